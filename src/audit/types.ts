@@ -23,10 +23,15 @@ export type AuditEvent =
   | { type: 'sandbox.start'; containerId: string; image: ImageInfo; workdir: string
       network: string }
   | { type: 'model.request'; step: number; provider: string; model: string
-      messages: unknown[]; tools: string[] }
+      messages: unknown[]; tools: string[]
+      /** when set, `messages` holds the conversation from this index on; the ones before it
+       * are those of the previous `model.request`, unchanged */
+      fromIndex?: number }
   | { type: 'model.response'; step: number; provider: string; model: string; latencyMs: number
       finishReason: string; message: unknown; usage: TokenUsage; costUsd: number
-      attempts: number }
+      attempts: number
+      /** true when the provider reported no usage and `usage` is a chars/4 estimate */
+      usageEstimated?: boolean }
   | { type: 'model.error'; step: number; provider: string; message: string; status?: number
       retryable: boolean; attempt: number; failover?: string }
   | { type: 'tool.call'; step: number; callId: string; name: string; arguments: string }
