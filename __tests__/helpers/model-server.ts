@@ -116,7 +116,7 @@ export class ModelServer {
 
   private answer(method: string, path: string, headers: IncomingHttpHeaders, raw: string,
     res: ServerResponse): void {
-    let body: Record<string, unknown> = {}
+    let body: Record<string, unknown>
     try {
       body = raw ? JSON.parse(raw) as Record<string, unknown> : {}
     } catch {
