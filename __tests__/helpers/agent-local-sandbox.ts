@@ -23,7 +23,11 @@ export class LocalSandbox implements Sandbox {
   broken = false
   readonly commands: string[] = []
 
-  private constructor(readonly workdir: string) {}
+  readonly workdir: string
+
+  private constructor(workdir: string) {
+    this.workdir = workdir
+  }
 
   static async create(files: Record<string, string> = {}): Promise<LocalSandbox> {
     const dir = await mkdtemp(join(tmpdir(), 'airlock-agent-'))
