@@ -1,0 +1,92 @@
+/**
+ * The container's layout and its hardened configuration, in one place.
+ *
+ * Layout: an anonymous volume at `/workspace` (the mount point stays root-owned), the
+ * repository at `/workspace/repo` (created by the tar with the owner the mode calls for),
+ * HOME at `/tmp/home` on the `/tmp` tmpfs, and the command server's files on a tmpfs of
+ * their own at `/run/airlock`, so an agent that fills `/tmp` does not wedge the server.
+ */
+import type { ContainerCreateOptions } from 'dockerode'
+import type { SandboxSettings } from '../settings.js'
+import { SERVER_SCRIPT, SERVER_STATE_DIR } from './command-server.js'
+
+export const VOLUME_DIR = '/workspace'
+export const REPO_NAME = 'repo'
+export const WORKDIR = `${VOLUME_DIR}/${REPO_NAME}`
+export const HOME_DIR = '/tmp/home'
+export const RUN_LABEL = 'airlock.run'
+export const OWNER_LABEL = 'airlock'
+
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+const SERVER_STATE_BYTES = 64 * 1024 * 1024
+const OPEN_FILES = 4096
+
+/** The container's whole environment, built here and never copied from the host's. */
+export function containerEnv(): string[] {
+  return [
+    `PATH=${PATH}`,
+    `HOME=${HOME_DIR}`,
+    'LANG=C.UTF-8',
+    'CI=true',
+    // The workspace belongs to another uid in read-only mode; git must still read it.
+    'GIT_CONFIG_COUNT=1',
+    'GIT_CONFIG_KEY_0=safe.directory',
+    'GIT_CONFIG_VALUE_0=*'
+  ]
+}
+
+/** Numeric uid and gid from settings' `uid:gid`. */
+export function parseUser(user: string): { uid: number; gid: number } {
+  const [uid, gid] = user.split(':').map(Number)
+  return { uid, gid: gid ?? uid }
+}
+
+/** Create options for the run's one container: every hardening setting is stated here. */
+export function containerSpec(settings: SandboxSettings, runId: string): ContainerCreateOptions {
+  const { uid, gid } = parseUser(settings.user)
+  const tmpfs = (size: number, mode: string): string =>
+    `rw,nosuid,nodev,size=${size},mode=${mode},uid=${uid},gid=${gid}`
+  return {
+    Image: settings.image,
+    User: `${uid}:${gid}`,
+    Entrypoint: ['sh'],
+    Cmd: ['-c', SERVER_SCRIPT],
+    Env: containerEnv(),
+    WorkingDir: '/',
+    Labels: { [OWNER_LABEL]: '1', [RUN_LABEL]: runId },
+    Tty: false,
+    OpenStdin: true,
+    StdinOnce: false,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    NetworkDisabled: true,
+    Volumes: { [VOLUME_DIR]: {} },
+    HostConfig: {
+      Privileged: false,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      ReadonlyRootfs: true,
+      Tmpfs: {
+        '/tmp': tmpfs(settings.tmpSizeBytes, '1777'),
+        [SERVER_STATE_DIR]: tmpfs(SERVER_STATE_BYTES, '0700')
+      },
+      Init: true,
+      Memory: settings.memoryBytes,
+      MemorySwap: settings.memoryBytes,
+      NanoCpus: settings.nanoCpus,
+      PidsLimit: settings.pidsLimit,
+      Ulimits: [
+        { Name: 'nofile', Soft: OPEN_FILES, Hard: OPEN_FILES },
+        { Name: 'core', Soft: 0, Hard: 0 }
+      ],
+      NetworkMode: 'none',
+      IpcMode: 'private',
+      Binds: [],
+      Devices: [],
+      // Output reaches the host through the attach stream only; a flood fills no log file.
+      LogConfig: { Type: 'none', Config: {} },
+      AutoRemove: false
+    }
+  }
+}
