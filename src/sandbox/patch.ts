@@ -100,6 +100,8 @@ function readBodyLine(d: Draft, line: string, where: string): void {
     throw new PatchParseError(`${where}: unexpected line in a binary patch "${line.slice(0, 80)}"`)
   }
   // Lines are counted as git apply counts them, so nothing after a hunk's end hides in it.
+  // `\ No newline at end of file` follows the hunk's last line, after the counts ran out.
+  if (line.startsWith('\\')) return
   if (d.oldLeft === 0 && d.newLeft === 0) {
     const hunk = /^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@/.exec(line)
     if (!hunk) {
@@ -116,7 +118,7 @@ function readBodyLine(d: Draft, line: string, where: string): void {
     d.newLeft--
   } else if (kind === '-') d.oldLeft--
   else if (kind === '+') d.newLeft--
-  else if (kind !== '\\') {
+  else {
     throw new PatchParseError(`${where}: unexpected line in a hunk "${line.slice(0, 80)}"`)
   }
   if (d.oldLeft < 0 || d.newLeft < 0) {
