@@ -1,0 +1,221 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createRedactor } from '../src/audit/redact.js'
+import { createGitHub, type GitHub } from '../src/github/client.js'
+import { authEnv } from '../src/publish/git.js'
+import { makePostable } from '../src/publish/postable.js'
+import { publish, publishRefusal, REFUSED_PATCH_FILE, type PublishRequest }
+  from '../src/publish/publish.js'
+import { Reply } from '../src/publish/reply.js'
+import { toChangeSet } from '../src/sandbox/changes.js'
+import { settingsWithDefaults } from '../src/settings.js'
+import type { Task } from '../src/task/types.js'
+import { createPublishRepos, gitIn, type PublishRepos } from './helpers/git-publish-repo.js'
+import { GitHubStandIn } from './helpers/github-server.js'
+
+const TOKEN = 'ghs_publish_test_token_0123456789'
+const CANARY = 'canary-Zq8v3LmX7pT2'
+const RUN_URL = 'https://github.com/octo-org/octo-repo/actions/runs/42'
+
+describe('publishing a change', () => {
+  let server: GitHubStandIn
+  let github: GitHub
+  let repos: PublishRepos
+  let auditDir: string
+  let issue: number
+  const settings = settingsWithDefaults({ 'github-token': TOKEN, secrets: CANARY })
+  const redact = createRedactor(settings.secrets)
+
+  beforeAll(async () => {
+    server = await GitHubStandIn.create('octo-org/octo-repo')
+    github = createGitHub({ token: TOKEN, repository: server.repository,
+      baseUrl: server.baseUrl, secondMs: 1 })
+  })
+  afterAll(async () => {
+    await server.close()
+  })
+  beforeEach(() => {
+    repos = createPublishRepos()
+    auditDir = mkdtempSync(join(tmpdir(), 'airlock-audit-test-'))
+    issue = server.addIssue('Typo in README', 'Teh should be The')
+  })
+  afterEach(() => {
+    repos.remove()
+    rmSync(auditDir, { recursive: true, force: true })
+    expect(server.violations).toEqual([])
+  })
+
+  const taskFor = (number: number): Task => ({
+    instructions: '', requester: 'Codertocat',
+    untrusted: [{ label: `issue #${number} title and body`, text: 'Typo in README\n\nTeh' }],
+    origin: { kind: 'issue', event: 'issues', repository: server.repository, number,
+      isPullRequest: false }
+  })
+
+  async function run(patch: Buffer, summary = 'Fixed the typo.',
+    extra: Partial<PublishRequest> = {}) {
+    const task = taskFor(issue)
+    const reply = Reply.forOrigin(github, task.origin, makePostable(redact), RUN_URL)
+    await reply?.start()
+    return publish({
+      output: 'auto', changes: toChangeSet(patch), repoDir: repos.checkout, auditDir,
+      policy: settings.changes, settings: settings.github, github, reply, runId: '42', redact,
+      report: { task, summary, steps: 3, tokens: 1234, costUsd: 0.0123, runUrl: RUN_URL,
+        artifactUrl: `${RUN_URL}/artifacts/7` },
+      ...extra
+    })
+  }
+
+  test('opens a draft pull request whose branch holds exactly the change', async () => {
+    const patch = repos.patchOf({ 'README.md': '# Hello\n\nThe greeting.\n' })
+    const base = gitIn(repos.checkout, 'rev-parse', 'HEAD')
+    const result = await run(patch)
+    expect(result.outcome.kind).toBe('changes-published')
+    expect(result.branch).toBe(`airlock/issue-${issue}`)
+
+    const branch = `refs/heads/airlock/issue-${issue}`
+    expect(gitIn(repos.bare, 'rev-parse', `${branch}^`)).toBe(base)
+    const diff = gitIn(repos.bare, 'diff', '--binary', '--full-index', base, branch)
+    expect(`${diff}\n`).toBe(patch.toString('utf8'))
+    expect(gitIn(repos.bare, 'log', '-1', '--format=%an <%ae>', branch))
+      .toBe('airlock[bot] <airlock[bot]@users.noreply.github.com>')
+    expect(gitIn(repos.bare, 'log', '-1', '--format=%B', branch))
+      .toMatch(/\n\nRequested-by: Codertocat$/)
+
+    const pulls = server.pullRequests().filter(p => p.head === `airlock/issue-${issue}`)
+    expect(pulls).toHaveLength(1)
+    expect(pulls[0]).toMatchObject({ head: `airlock/issue-${issue}`, base: 'main', draft: true,
+      state: 'open' })
+    expect(pulls[0].body).toContain(`Closes #${issue}`)
+    expect(pulls[0].body).toContain(RUN_URL)
+    expect(pulls[0].body).toContain('artifacts/7')
+    expect(result.pullRequest?.number).toBe(pulls[0].number)
+
+    const comments = server.commentsOn(issue)
+    expect(comments).toHaveLength(1)
+    expect(comments[0].body).toContain(`pull request #${pulls[0].number} opened`)
+    // The runner's checkout is as it was: same HEAD, clean, no new branch, no token in config.
+    expect(gitIn(repos.checkout, 'rev-parse', 'HEAD')).toBe(base)
+    expect(gitIn(repos.checkout, 'status', '--porcelain')).toBe('')
+    expect(gitIn(repos.checkout, 'branch', '--list')).toBe('* main')
+    for (const dir of [join(repos.checkout, '.git'), repos.bare]) {
+      expect(readFileSync(join(dir, 'config'), 'utf8')).not.toContain('extraheader')
+    }
+  })
+
+  test('running twice leaves one branch, one pull request and one comment', async () => {
+    const patch = repos.patchOf({ 'README.md': '# Hello\n\nThe greeting.\n' })
+    const first = await run(patch)
+    const sha = gitIn(repos.bare, 'rev-parse', `refs/heads/airlock/issue-${issue}`)
+    const second = await run(patch)
+    expect(second.pullRequest?.number).toBe(first.pullRequest?.number)
+    expect(second.outcome.message).toMatch(/left unchanged/)
+    expect(gitIn(repos.bare, 'rev-parse', `refs/heads/airlock/issue-${issue}`)).toBe(sha)
+
+    const changed = repos.patchOf({ 'README.md': '# Hello\n\nThe greeting!\n' })
+    const third = await run(changed)
+    expect(third.outcome.message).toMatch(/updated/)
+    const sha3 = gitIn(repos.bare, 'rev-parse', `refs/heads/airlock/issue-${issue}`)
+    expect(sha3).not.toBe(sha)
+    expect(gitIn(repos.bare, 'show', `${sha3}:README.md`)).toBe('# Hello\n\nThe greeting!')
+    expect(gitIn(repos.bare, 'for-each-ref', '--format=%(refname)', 'refs/heads/airlock'))
+      .toBe(`refs/heads/airlock/issue-${issue}`)
+    expect(server.pullRequests().filter(p => p.head === `airlock/issue-${issue}`)).toHaveLength(1)
+    expect(server.commentsOn(issue)).toHaveLength(1)
+  })
+
+  test('does not reopen or push to a pull request a person closed', async () => {
+    const first = await run(repos.patchOf({ 'README.md': 'one\n' }))
+    const sha = gitIn(repos.bare, 'rev-parse', `refs/heads/airlock/issue-${issue}`)
+    server.closePull(first.pullRequest!.number)
+    const second = await run(repos.patchOf({ 'README.md': 'two\n' }))
+    expect(second.pullRequest).toBeUndefined()
+    expect(second.outcome.message).toMatch(/closed by a person/)
+    expect(server.pullRequests().find(p => p.number === first.pullRequest!.number)?.state)
+      .toBe('closed')
+    expect(gitIn(repos.bare, 'rev-parse', `refs/heads/airlock/issue-${issue}`)).toBe(sha)
+    const comments = server.commentsOn(issue)
+    expect(comments).toHaveLength(1)
+    expect(comments[0].body).toContain('<details><summary>Patch')
+    expect(comments[0].body).toContain('+two')
+  })
+
+  test('refuses a change to a protected path, with the reason, publishing nothing',
+    async () => {
+      const patch = repos.patchOf({ '.github/workflows/ci.yml': 'on: push\njobs: { x: {} }\n' })
+      const result = await run(patch)
+      expect(result.outcome.kind).toBe('refused')
+      expect(server.pullRequests().filter(p => p.head === `airlock/issue-${issue}`))
+        .toHaveLength(0)
+      expect(gitIn(repos.bare, 'for-each-ref', 'refs/heads/airlock')).toBe('')
+      const comments = server.commentsOn(issue)
+      expect(comments).toHaveLength(1)
+      expect(comments[0].body).toContain('.github/workflows/ci.yml')
+      expect(comments[0].body).toMatch(/refused/)
+      expect(readFileSync(join(auditDir, REFUSED_PATCH_FILE))).toEqual(patch)
+    })
+
+  test('posts no secret, raw or encoded, no live mention and no image', async () => {
+    const b64 = Buffer.from(CANARY).toString('base64')
+    const summary = `Done. Key ${CANARY}, encoded ${b64}. Token ${TOKEN}. Thanks @octocat and `
+      + '@octo-org/admins! ![x](https://tracker.example/p.gif) <img src="https://t.example/i">'
+    const patch = repos.patchOf({ 'README.md': `# Hello\n\n@octocat ${CANARY}\n` })
+    await run(patch, summary, { output: 'comment' })
+    await run(repos.patchOf({ 'README.md': 'safe\n' }), summary, { output: 'pull-request' })
+    const posted = server.postedTexts().join('\n')
+    expect(posted.length).toBeGreaterThan(500)
+    for (const form of [CANARY, b64, TOKEN, Buffer.from(TOKEN).toString('base64')]) {
+      expect(posted).not.toContain(form)
+    }
+    expect(posted).not.toMatch(/(^|[^\w`@])@(octocat|octo-org)/)
+    expect(posted).toContain('@\u200Docto-org/admins')
+    expect(posted).not.toContain('<img')
+    expect(posted).not.toContain('](https://tracker.example')
+    const message = gitIn(repos.bare, 'log', '-1', '--format=%B',
+      `refs/heads/airlock/issue-${issue}`)
+    expect(message).not.toContain(CANARY)
+    expect(message).not.toMatch(/(^|\s)@octocat/)
+  })
+
+  test('writes a patch file for output: patch', async () => {
+    const patch = repos.patchOf({ 'src/hello.sh': 'echo hi\n' })
+    const result = await run(patch, 'ok', { output: 'patch' })
+    expect(result.patchPath).toBe(join(auditDir, 'changes.patch'))
+    expect(readFileSync(result.patchPath!)).toEqual(patch)
+    expect(server.pullRequests().filter(p => p.head === `airlock/issue-${issue}`))
+      .toHaveLength(0)
+  })
+
+  test('no changes: says so in the one comment', async () => {
+    const result = await run(Buffer.alloc(0), 'Nothing to do.')
+    expect(result.outcome.kind).toBe('no-changes')
+    expect(server.commentsOn(issue)).toHaveLength(1)
+    expect(server.commentsOn(issue)[0].body).toContain('no-changes')
+    expect(existsSync(join(auditDir, 'changes.patch'))).toBe(false)
+  })
+
+  test('a refused request gets one short reply and the refused outcome', async () => {
+    const origin = taskFor(issue).origin
+    const result = await publishRefusal({ github, replyTo: origin, redact, runUrl: RUN_URL,
+      reason: 'reader has read access; write, maintain or admin is needed' })
+    expect(result.outcome.kind).toBe('refused')
+    const comments = server.commentsOn(issue)
+    expect(comments).toHaveLength(1)
+    expect(comments[0].body).toMatch(/^⛔ \*\*Airlock: refused\*\* — reader has read access/)
+  })
+})
+
+describe('authEnv', () => {
+  test('puts the token in a header for HTTP remotes only, through GIT_CONFIG_* variables', () => {
+    const env = authEnv('https://github.com/o/r.git', 'tok_123456')
+    expect(env).toEqual({
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'http.https://github.com/.extraheader',
+      GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${Buffer.from('x-access-token:tok_123456')
+        .toString('base64')}`
+    })
+    expect(authEnv('/tmp/remote.git', 'tok_123456')).toEqual({})
+  })
+})

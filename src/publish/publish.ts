@@ -1,0 +1,219 @@
+/**
+ * From the run's result to where the requester will see it: a draft pull request, a reply
+ * comment, a patch file, a local branch, or nothing, as `output` says. A change the policy
+ * refuses is never published; its patch stays in the audit directory.
+ */
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { AuditSink } from '../audit/types.js'
+import type { GitHub } from '../github/client.js'
+import type { Outcome } from '../outcome.js'
+import { checkChanges } from '../sandbox/changes.js'
+import type { ChangeSet } from '../sandbox/types.js'
+import type { ChangePolicy, GitHubSettings, OutputMode } from '../settings.js'
+import type { Task } from '../task/types.js'
+import { makePostable, plainMarkdown, type Postable } from './postable.js'
+import { branchName, commitToLocalBranch, publishPullRequest } from './pull-request.js'
+import { Reply } from './reply.js'
+import { commentBody, patchSection, pullRequestBody, type RunReport } from './report.js'
+
+export interface PublishRequest {
+  output: OutputMode
+  report: RunReport
+  changes: ChangeSet
+  /** set when the run already ended without success; then only the reply is written */
+  ended?: Outcome
+  repoDir: string
+  auditDir: string
+  policy: ChangePolicy
+  settings: GitHubSettings
+  /** absent on the command line without a token */
+  github?: GitHub
+  /** the reply on the originating issue or PR, started when work began */
+  reply?: Reply
+  /** `GITHUB_RUN_ID`, for the branch of a run with no issue */
+  runId?: string
+  /** the run's redactor: every secret by value */
+  redact: (text: string) => string
+  audit?: AuditSink
+}
+
+export interface PublishResult {
+  outcome: Outcome
+  pullRequest?: { number: number; url: string }
+  branch?: string
+  commentUrl?: string
+  patchPath?: string
+}
+
+/** File names in the audit directory. */
+export const PATCH_FILE = 'changes.patch'
+export const REFUSED_PATCH_FILE = 'changes.refused.patch'
+
+/** Publishes the result and returns the run's final outcome. */
+export async function publish(request: PublishRequest): Promise<PublishResult> {
+  const postable = makePostable(request.redact)
+  const { changes } = request
+  const hasChanges = changes.patch.length > 0
+  if (hasChanges) {
+    const violations = checkChanges(changes, request.policy)
+    if (violations.length > 0) {
+      const patchPath = await savePatch(request, REFUSED_PATCH_FILE)
+      for (const v of violations) {
+        request.audit?.record({ type: 'policy.refusal', rule: v.rule, path: v.path,
+          message: v.message })
+      }
+      const reasons = violations.map(v => `- \`${v.path}\`: ${v.message}`).join('\n')
+      return reply(request, postable, { kind: 'refused', message: 'the change breaks the '
+        + `change policy and was not published (${violations.length} problem`
+        + `${violations.length === 1 ? '' : 's'}); its patch is in the audit artifact` },
+      [`The change was refused:\n${plainMarkdown(reasons)}`], { patchPath })
+    }
+  }
+  if (request.ended) {
+    const patchPath = hasChanges ? await savePatch(request, PATCH_FILE) : undefined
+    return reply(request, postable, request.ended, [], { patchPath })
+  }
+  if (!hasChanges) {
+    return reply(request, postable, { kind: 'no-changes',
+      message: 'the agent finished without changing any file' }, [], {})
+  }
+  return publishChanges(request, postable)
+}
+
+async function publishChanges(request: PublishRequest, postable: Postable):
+  Promise<PublishResult> {
+  const mode = request.output === 'auto' ? (request.github ? 'pull-request' : 'comment')
+    : request.output
+  switch (mode) {
+    case 'pull-request':
+      return toPullRequest(request, postable)
+    case 'branch': {
+      const branch = safeBranch(request)
+      await commitToLocalBranch(request.repoDir, request.changes.patch,
+        commitMessage(request, postable), branch)
+      request.audit?.record({ type: 'publish', target: 'branch', branch })
+      return { outcome: { kind: 'changes-published', message: `committed on the local branch `
+        + `${branch}` }, branch }
+    }
+    case 'patch': {
+      const patchPath = await savePatch(request, PATCH_FILE)
+      request.audit?.record({ type: 'publish', target: 'patch', detail: patchPath })
+      return reply(request, postable, { kind: 'changes-published',
+        message: `the patch was written to ${patchPath}` }, [], { patchPath })
+    }
+    case 'comment':
+      return toComment(request, postable, 'the change is in this comment as a patch')
+    default: {
+      const patchPath = await savePatch(request, PATCH_FILE)
+      return { outcome: { kind: 'changes-published', message: 'output is `none`: the patch '
+        + `is only in the audit directory (${patchPath})` }, patchPath }
+    }
+  }
+}
+
+async function toComment(request: PublishRequest, postable: Postable,
+  message: string): Promise<PublishResult> {
+  const patchPath = await savePatch(request, PATCH_FILE)
+  if (!request.reply) {
+    return { outcome: { kind: 'changes-published', message: 'there is no issue or pull '
+      + `request to comment on; the patch was written to ${patchPath}` }, patchPath }
+  }
+  return reply(request, postable, { kind: 'changes-published', message },
+    [patchSection(request.changes.patch)], { patchPath })
+}
+
+async function toPullRequest(request: PublishRequest, postable: Postable):
+  Promise<PublishResult> {
+  const { github, settings, report } = request
+  if (!github) {
+    throw new Error('`output: pull-request` needs the GitHub API: pass `github-token` (on the '
+      + 'command line, GITHUB_TOKEN), or choose `output: branch` or `patch`.')
+  }
+  const branch = safeBranch(request)
+  const pending: Outcome = { kind: 'changes-published', message: `proposed on ${branch}` }
+  const result = await publishPullRequest({
+    github, repoDir: request.repoDir, patch: request.changes.patch, branch,
+    base: settings.baseBranch || await github.getDefaultBranch(),
+    title: postable(titleOf(report.task)), body: postable(pullRequestBody(report, pending)),
+    commitMessage: commitMessage(request, postable), draft: settings.draft, token: settings.token
+  })
+  if (result.kind === 'closed-by-person') {
+    return toComment(request, postable, `pull request #${result.pull.number} was closed by a `
+      + 'person, so Airlock did not reopen it or push to it; the change is in this comment')
+  }
+  const { pull } = result
+  const verb = result.kind === 'opened' ? 'opened' : result.pushed ? 'updated'
+    : 'left unchanged (same change as before)'
+  request.audit?.record({ type: 'publish', target: 'pull-request', url: pull.url, branch,
+    detail: verb })
+  const outcome: Outcome = { kind: 'changes-published',
+    message: `pull request #${pull.number} ${verb}: ${pull.url}` }
+  const replied = await reply(request, postable, outcome, [], {})
+  return { ...replied, pullRequest: { number: pull.number, url: pull.url }, branch }
+}
+
+/** Finishes the reply (when there is one) and returns the outcome with what was written. */
+async function reply(request: PublishRequest, postable: Postable, outcome: Outcome,
+  extra: string[], result: Omit<PublishResult, 'outcome'>): Promise<PublishResult> {
+  if (!request.reply || request.output === 'none') return { outcome, ...result }
+  const commentUrl = await request.reply.finish(commentBody(request.report, outcome, extra))
+  request.audit?.record({ type: 'publish', target: 'comment', url: commentUrl })
+  // The reply was redacted as posted; the outcome line goes to logs and outputs as well.
+  return { outcome: { ...outcome, message: postable(outcome.message) }, commentUrl, ...result }
+}
+
+function safeBranch(request: PublishRequest): string {
+  const branch = branchName(request.settings.branchPrefix, request.report.task.origin,
+    request.runId)
+  if (request.redact(branch) !== branch) {
+    throw new Error('Input `branch-prefix` contains a secret value; choose another prefix.')
+  }
+  return branch
+}
+
+function titleOf(task: Task): string {
+  const source = task.instructions || task.untrusted?.[task.untrusted.length - 1]?.text || ''
+  const line = source.split('\n').map(s => s.trim()).find(s => s) ?? 'changes'
+  const cut = line.length > 64 ? `${line.slice(0, 63)}…` : line
+  return `Airlock: ${cut}`
+}
+
+function commitMessage(request: PublishRequest, postable: Postable): string {
+  const { task } = request.report
+  const where = task.origin.number !== undefined ? ` for #${task.origin.number}` : ''
+  const summary = request.report.summary.trim().split('\n').slice(0, 20).join('\n')
+  const lines = [`${titleOf(task)}${where}`.slice(0, 100), '', summary || 'No summary given.']
+  const trailers = [task.requester ? `Requested-by: ${task.requester}` : '']
+    .filter(Boolean)
+  return postable([...lines, '', ...trailers].join('\n').trim())
+}
+
+async function savePatch(request: PublishRequest, name: string): Promise<string> {
+  const path = join(request.auditDir, name)
+  await writeFile(path, request.changes.patch)
+  return path
+}
+
+export interface RefusalRequest {
+  github: GitHub
+  /** where the request was made (`TaskDecision.replyTo`); no reply when absent */
+  replyTo?: Task['origin']
+  reason: string
+  redact: (text: string) => string
+  runUrl?: string
+}
+
+/** The one short reply to a refused request, and the `refused` outcome. */
+export async function publishRefusal(request: RefusalRequest): Promise<PublishResult> {
+  const postable = makePostable(request.redact)
+  const outcome: Outcome = { kind: 'refused', message: postable(request.reason) }
+  const replyTo = request.replyTo
+  if (!replyTo) return { outcome }
+  const target = Reply.forOrigin(request.github, replyTo, postable, request.runUrl)
+  if (!target) return { outcome }
+  const run = request.runUrl ? ` ([run](${request.runUrl}))` : ''
+  const commentUrl = await target.finish(`⛔ **Airlock: refused** — ${request.reason}. Nothing `
+    + `was run${run}.`)
+  return { outcome, commentUrl }
+}

@@ -1,0 +1,86 @@
+/** The Markdown Airlock posts: pull request bodies and reply comments. */
+import type { Outcome } from '../outcome.js'
+import type { Task } from '../task/types.js'
+import { plainMarkdown } from './postable.js'
+
+/** What the run did, for the text a person reads. */
+export interface RunReport {
+  task: Task
+  /** the agent's closing summary; the model wrote it, so it is posted without HTML or images */
+  summary: string
+  steps: number
+  tokens: number
+  costUsd: number
+  /** the workflow run page */
+  runUrl?: string
+  /** the uploaded audit artifact, or the run page that lists it */
+  artifactUrl?: string
+  /** one line on the `verify` commands, when there were any */
+  verify?: string
+}
+
+/** Largest patch shown inline in a comment, in bytes. */
+export const INLINE_PATCH_BYTES = 20_000
+
+const ICONS: Record<Outcome['kind'], string> = {
+  'changes-published': '✅', 'no-changes': 'ℹ️', refused: '⛔', 'budget-exhausted': '⏱️',
+  failed: '❌', cancelled: '🚫'
+}
+
+/** The pull request's body: summary, outcome, figures, links, and `Closes #N` for an issue. */
+export function pullRequestBody(report: RunReport, outcome: Outcome): string {
+  const { origin } = report.task
+  const closes = origin.number !== undefined && !origin.isPullRequest
+    ? `\n\nCloses #${origin.number}` : ''
+  return [
+    '## Summary', '', plainMarkdown(report.summary.trim() || '(the agent gave no summary)'), '',
+    '## Run', '', ...runLines(report, outcome)
+  ].join('\n') + closes
+}
+
+/** A reply comment: the outcome line, the summary, figures and links, and extra sections. */
+export function commentBody(report: RunReport, outcome: Outcome, extra: string[] = []): string {
+  const summary = report.summary.trim()
+  return [
+    `${ICONS[outcome.kind]} **Airlock: ${outcome.kind}** — ${outcome.message}`,
+    ...(summary ? ['', plainMarkdown(summary)] : []),
+    ...extra.flatMap(section => ['', section]),
+    '', ...runLines(report, outcome).filter(line => !line.startsWith('- **Outcome'))
+  ].join('\n')
+}
+
+/** A collapsed block with the patch, or a note that it is too large to show. */
+export function patchSection(patch: Buffer): string {
+  if (patch.length === 0) return ''
+  if (patch.length > INLINE_PATCH_BYTES || patch.includes(0)) {
+    return `The patch (${patch.length} bytes) is too large to show here; it is in the audit `
+      + 'artifact.'
+  }
+  const text = patch.toString('utf8')
+  const fence = '`'.repeat(Math.max(3, longestRun(text, '`') + 1))
+  return `<details><summary>Patch (${patch.length} bytes)</summary>\n\n${fence}diff\n${text}`
+    + `${text.endsWith('\n') ? '' : '\n'}${fence}\n\n</details>`
+}
+
+function runLines(report: RunReport, outcome: Outcome): string[] {
+  const lines = [
+    `- **Outcome:** \`${outcome.kind}\` — ${outcome.message}`,
+    `- **Steps:** ${report.steps} · **Tokens:** ${report.tokens} · **Cost:** `
+      + `$${report.costUsd.toFixed(4)}`
+  ]
+  if (report.verify) lines.push(`- **Verify:** ${report.verify}`)
+  if (report.task.requester) lines.push(`- **Requested by:** ${report.task.requester}`)
+  if (report.runUrl) lines.push(`- **Run:** ${report.runUrl}`)
+  if (report.artifactUrl) lines.push(`- **Audit log:** ${report.artifactUrl}`)
+  return lines
+}
+
+function longestRun(text: string, char: string): number {
+  let best = 0
+  let current = 0
+  for (const c of text) {
+    current = c === char ? current + 1 : 0
+    best = Math.max(best, current)
+  }
+  return best
+}
