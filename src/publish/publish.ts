@@ -156,11 +156,12 @@ async function toPullRequest(request: PublishRequest, postable: Postable):
 /** Finishes the reply (when there is one) and returns the outcome with what was written. */
 async function reply(request: PublishRequest, postable: Postable, outcome: Outcome,
   extra: string[], result: Omit<PublishResult, 'outcome'>): Promise<PublishResult> {
-  if (!request.reply || request.output === 'none') return { outcome, ...result }
+  // The outcome line also goes to logs, outputs and the step summary: it is made safe here.
+  const safe = { ...outcome, message: postable(outcome.message) }
+  if (!request.reply || request.output === 'none') return { outcome: safe, ...result }
   const commentUrl = await request.reply.finish(commentBody(request.report, outcome, extra))
   request.audit?.record({ type: 'publish', target: 'comment', url: commentUrl })
-  // The reply was redacted as posted; the outcome line goes to logs and outputs as well.
-  return { outcome: { ...outcome, message: postable(outcome.message) }, commentUrl, ...result }
+  return { outcome: safe, commentUrl, ...result }
 }
 
 function safeBranch(request: PublishRequest): string {
