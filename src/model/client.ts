@@ -173,6 +173,8 @@ export class ModelClient {
       client = new OpenAI({
         // Every credential and endpoint is explicit: the SDK must not pick up OPENAI_* from
         // the environment. Local servers (Ollama, vLLM) take any key, but the SDK wants one.
+        // Shortcoming: the SDK still adds headers from OPENAI_CUSTOM_HEADERS when that is set,
+        // and no option turns it off; a custom `fetch` that drops unknown headers would.
         apiKey: p.apiKey || 'no-key', adminAPIKey: null, organization: null, project: null,
         webhookSecret: null, baseURL: p.baseUrl,
         // Our retry layer is the only one; the SDK's timeout abandons a stalled request.
