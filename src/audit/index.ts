@@ -14,3 +14,7 @@ export { renderTranscript, TRANSCRIPT_FILE, writeTranscript } from './transcript
 export type { TranscriptOptions } from './transcript.js'
 export { runArtifactsUrl, uploadAuditArtifact } from './artifact.js'
 export type { ArtifactUploader, UploadOptions, UploadResult } from './artifact.js'
+export { replayRun, ReplayError } from './replay.js'
+export type {
+  CommandFingerprint, Divergence, ReplayDeps, ReplayedToolOutcome, ReplayResult, ReplayToolOptions
+} from './replay.js'

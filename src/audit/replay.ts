@@ -1,0 +1,207 @@
+/**
+ * Replay: re-running a recorded run's tool calls, without any model, in a fresh sandbox from
+ * the recorded image, to show whether the same calls give the same change set. A maintainer
+ * uses it to reproduce what the agent did, and to see where a run stops being reproducible.
+ */
+import { createHash } from 'node:crypto'
+import type { CommandResult, Sandbox } from '../sandbox/types.js'
+import type { StoredEvent } from './entry.js'
+import type { AuditEvent, AuditSink, Phase } from './types.js'
+import { verifyAuditLog } from './verify.js'
+
+/** The part of a tool call's outcome replay reads; the agent's `ToolOutcome` fits it. */
+export interface ReplayedToolOutcome {
+  ok: boolean
+  finished?: { summary: string }
+}
+
+/** The options replay hands to `executeTool`; the agent's `ToolOptions` accept them. */
+export interface ReplayToolOptions {
+  commandTimeoutSeconds: number
+  readOnly: boolean
+  audit: AuditSink
+  step?: number
+  phase: Phase
+}
+
+/** What replay needs from the rest of Airlock, injected so the module stands alone. */
+export interface ReplayDeps {
+  /** starts a sandbox from this image (the recorded `sha256:` id) on the run's starting tree */
+  startSandbox(image: string): Promise<Sandbox>
+  /** the agent's tool execution, e.g. `executeTool` from `src/agent` */
+  executeTool(sandbox: Sandbox, name: string, rawArguments: string,
+    options: ReplayToolOptions): Promise<ReplayedToolOutcome>
+  /** the longest any replayed command may run (default 600 s) */
+  commandTimeoutSeconds?: number
+  /** where the replay's own events go, e.g. a second AuditLog in mode `replay` */
+  audit?: AuditSink
+  log?: (line: string) => void
+}
+
+/** A command's result reduced to what replay compares. */
+export interface CommandFingerprint {
+  exitCode: number
+  timedOut: boolean
+  stdoutSha256: string
+  stderrSha256: string
+}
+
+/** The first command whose replay did not match the record. */
+export interface Divergence {
+  /** 1-based position among the run's commands (setup commands first, then the agent's) */
+  index: number
+  step?: number
+  command: string
+  recorded?: CommandFingerprint
+  replayed?: CommandFingerprint
+  /** e.g. `exit code 0 where 1 was recorded`, `stdout differs` */
+  reason: string
+}
+
+export interface ReplayResult {
+  /** the replayed change set is byte-for-byte the recorded one */
+  identical: boolean
+  /** from the recorded `changes` event; the empty patch's hash when none was recorded */
+  recordedPatchSha256: string
+  replayedPatchSha256: string
+  /** the replayed change set, for a person to diff against the recorded run */
+  patch: Buffer
+  image: string
+  toolCalls: number
+  commands: number
+  firstDivergence?: Divergence
+}
+
+/** A recorded run that cannot be replayed; the message says why. */
+export class ReplayError extends Error {
+  override name = 'ReplayError'
+}
+
+const EMPTY_SHA256 = createHash('sha256').digest('hex')
+
+/**
+ * Replays the run recorded in `dir`: its setup commands, then its tool calls in order until
+ * `finish`, and compares the resulting patch with the recorded one. The log must verify.
+ * The sandbox is removed on every path.
+ */
+export async function replayRun(dir: string, deps: ReplayDeps): Promise<ReplayResult> {
+  const verification = verifyAuditLog(dir)
+  if (!verification.ok) {
+    throw new ReplayError(`The audit log in ${dir} does not verify (line `
+      + `${verification.problem?.line}: ${verification.problem?.reason}); a tampered or `
+      + 'damaged record cannot be replayed.')
+  }
+  const recorded = verification.events
+  const image = recordedImage(recorded, dir)
+  const log = deps.log ?? (() => undefined)
+  log(`replay: starting a sandbox from ${image}`)
+  const sandbox = await deps.startSandbox(image)
+  try {
+    const replayed = await replaySteps(sandbox, recorded, deps)
+    const changes = await sandbox.extractChanges()
+    const replayedPatchSha256 = createHash('sha256').update(changes.patch).digest('hex')
+    const recordedChanges = recorded.find(e => e.type === 'changes')
+    const recordedPatchSha256 = recordedChanges?.patchSha256 ?? EMPTY_SHA256
+    return {
+      identical: replayedPatchSha256 === recordedPatchSha256,
+      recordedPatchSha256, replayedPatchSha256, patch: changes.patch, image,
+      toolCalls: replayed.toolCalls, commands: replayed.commands.length,
+      firstDivergence: firstDivergence(recordedCommands(recorded), replayed.commands)
+    }
+  } finally {
+    await sandbox.remove()
+  }
+}
+
+function recordedImage(events: readonly StoredEvent[], dir: string): string {
+  const start = events.find(e => e.type === 'sandbox.start')
+  if (!start) {
+    throw new ReplayError(`The audit log in ${dir} has no sandbox.start event, so the image the `
+      + 'run used is unknown; such a run cannot be replayed.')
+  }
+  return start.image.id || start.image.name
+}
+
+type CommandEvent = Extract<AuditEvent, { type: 'command' }>
+
+/** Runs the recorded setup commands and tool calls; returns the commands the replay ran. */
+async function replaySteps(sandbox: Sandbox, recorded: readonly StoredEvent[],
+  deps: ReplayDeps): Promise<{ toolCalls: number; commands: CommandEvent[] }> {
+  const commands: CommandEvent[] = []
+  const sink: AuditSink = {
+    record(event) {
+      if (event.type === 'command') commands.push(event)
+      deps.audit?.record(event.type === 'command' ? { ...event, phase: 'replay' } : event)
+    }
+  }
+  const timeout = deps.commandTimeoutSeconds ?? 600
+  const setups = recorded.filter(e => e.type === 'command').filter(e => e.phase === 'setup')
+  for (const setup of setups) {
+    const result: CommandResult = await sandbox.run(setup.command, { timeoutSeconds: timeout })
+    sink.record({ type: 'command', phase: 'setup', cwd: sandbox.workdir, ...result })
+  }
+  let toolCalls = 0
+  // Arguments are replayed as recorded, that is redacted: a call that held a secret replays
+  // with `***` in its place and shows up as a divergence. Nothing short of keeping secrets in
+  // the log would fix that, and the log must not keep them.
+  for (const call of recorded.filter(e => e.type === 'tool.call')) {
+    toolCalls += 1
+    const outcome = await deps.executeTool(sandbox, call.name, call.arguments, {
+      commandTimeoutSeconds: timeout, readOnly: false, audit: sink, step: call.step,
+      phase: 'agent'
+    })
+    if (outcome.finished) break
+  }
+  return { toolCalls, commands }
+}
+
+/** The commands replay re-runs, in the order it runs them: setup first, then the agent's. */
+function recordedCommands(events: readonly StoredEvent[]): StoredEvent[] {
+  const commands = events.filter(e => e.type === 'command')
+  return [...commands.filter(e => e.phase === 'setup'),
+    ...commands.filter(e => e.phase === 'agent')]
+}
+
+function firstDivergence(recorded: readonly StoredEvent[],
+  replayed: readonly CommandEvent[]): Divergence | undefined {
+  const count = Math.max(recorded.length, replayed.length)
+  for (let i = 0; i < count; i++) {
+    const before = recorded[i]?.type === 'command' ? recorded[i] as CommandFingerprintSource
+      : undefined
+    const after = replayed[i] as CommandFingerprintSource | undefined
+    const reason = compare(before, after)
+    if (!reason) continue
+    return { index: i + 1, step: (after ?? before)?.step, command: (after ?? before)!.command,
+      recorded: before && fingerprint(before), replayed: after && fingerprint(after), reason }
+  }
+  return undefined
+}
+
+type CommandFingerprintSource = {
+  step?: number; command: string; exitCode: number; timedOut: boolean
+  stdout: { sha256: string }; stderr: { sha256: string }
+}
+
+function fingerprint(c: CommandFingerprintSource): CommandFingerprint {
+  return { exitCode: c.exitCode, timedOut: c.timedOut, stdoutSha256: c.stdout.sha256,
+    stderrSha256: c.stderr.sha256 }
+}
+
+function compare(before: CommandFingerprintSource | undefined,
+  after: CommandFingerprintSource | undefined): string | undefined {
+  if (!before) return 'the replay ran a command the record does not have'
+  if (!after) return 'the record has a command the replay did not run'
+  if (before.command !== after.command) return 'a different command ran at this position'
+  if (before.timedOut !== after.timedOut) {
+    return after.timedOut ? 'timed out in the replay only' : 'timed out in the record only'
+  }
+  if (before.exitCode !== after.exitCode) {
+    return `exit code ${after.exitCode} where ${before.exitCode} was recorded`
+  }
+  const streams = [
+    before.stdout.sha256 !== after.stdout.sha256 ? 'stdout' : '',
+    before.stderr.sha256 !== after.stderr.sha256 ? 'stderr' : ''
+  ].filter(Boolean)
+  return streams.length > 0 ? `${streams.join(' and ')} differ${streams.length > 1 ? '' : 's'}`
+    : undefined
+}
