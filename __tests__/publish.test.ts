@@ -13,6 +13,7 @@ import { toChangeSet } from '../src/sandbox/changes.js'
 import { settingsWithDefaults } from '../src/settings.js'
 import type { Task } from '../src/task/types.js'
 import { createPublishRepos, gitIn, type PublishRepos } from './helpers/git-publish-repo.js'
+import { serveGitOverHttp } from './helpers/git-http-remote.js'
 import { GitHubStandIn } from './helpers/github-server.js'
 
 const TOKEN = 'ghs_publish_test_token_0123456789'
@@ -194,6 +195,24 @@ describe('publishing a change', () => {
     expect(server.commentsOn(issue)).toHaveLength(1)
     expect(server.commentsOn(issue)[0].body).toContain('no-changes')
     expect(existsSync(join(auditDir, 'changes.patch'))).toBe(false)
+  })
+
+  test('pushes over HTTP with the token only as a header, stripped from origin', async () => {
+    const remote = await serveGitOverHttp(repos.bare, TOKEN)
+    try {
+      const withUser = remote.url.replace('http://', 'http://someone:wrong@')
+      gitIn(repos.checkout, 'remote', 'set-url', 'origin', withUser)
+      const result = await run(repos.patchOf({ 'README.md': 'over http\n' }))
+      expect(result.outcome.kind).toBe('changes-published')
+      expect(gitIn(repos.bare, 'show', `refs/heads/airlock/issue-${issue}:README.md`))
+        .toBe('over http')
+      expect(remote.authorizations.length).toBeGreaterThan(1)
+      expect(new Set(remote.authorizations)).toEqual(new Set([
+        `basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`]))
+      expect(readFileSync(join(repos.checkout, '.git', 'config'), 'utf8')).not.toContain(TOKEN)
+    } finally {
+      await remote.close()
+    }
   })
 
   test('a refused request gets one short reply and the refused outcome', async () => {
