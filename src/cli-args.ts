@@ -1,0 +1,187 @@
+/**
+ * The command line's words: subcommands, flags and help. Each action input `foo-bar` is the
+ * flag `--foo-bar`; secret inputs are read from environment variables only, because a
+ * command line is visible to every process on the machine and lands in shell history.
+ */
+import { INPUTS } from './inputs.js'
+import type { InputSource } from './settings.js'
+
+export type Command = 'run' | 'replay' | 'verify' | 'demo' | 'help' | 'version'
+
+export interface CliArgs {
+  command: Command
+  /** input values given as flags, by input name */
+  inputs: Record<string, string>
+  /** `--repo`, the repository to work on */
+  repo: string
+  /** positional arguments after the subcommand (e.g. the audit directory) */
+  positional: string[]
+  json: boolean
+  /** the subcommand whose help was asked for */
+  helpFor?: Command
+}
+
+/** A command line that cannot be run; the message says what to type instead. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+const COMMANDS: Command[] = ['run', 'replay', 'verify', 'demo', 'help', 'version']
+const OWN_FLAGS = ['repo', 'json', 'help', 'task-file']
+
+/** Parses `argv` (without node and the script). */
+export function parseArgs(argv: string[]): CliArgs {
+  const args: CliArgs = { command: 'help', inputs: {}, repo: '.', positional: [], json: false }
+  const words = [...argv]
+  const first = words[0]
+  if (first === '--help' || first === '-h' || first === undefined) return args
+  if (first === '--version' || first === '-V') return { ...args, command: 'version' }
+  if (!COMMANDS.includes(first as Command)) {
+    throw new UsageError(`Unknown command "${first}". Commands: ${COMMANDS.join(', ')}; `
+      + '`airlock --help` explains them.')
+  }
+  args.command = words.shift() as Command
+  if (args.command === 'help') {
+    if (words[0]) args.helpFor = parseCommandName(words[0])
+    return args
+  }
+  while (words.length > 0) {
+    const word = words.shift() as string
+    if (!word.startsWith('--')) {
+      args.positional.push(word)
+      continue
+    }
+    const eq = word.indexOf('=')
+    const name = word.slice(2, eq > 0 ? eq : undefined)
+    const inline = eq > 0 ? word.slice(eq + 1) : undefined
+    if (name === 'help') return { ...args, helpFor: args.command, command: 'help' }
+    if (name === 'json') {
+      args.json = true
+      continue
+    }
+    const spec = INPUTS.find(i => i.name === name)
+    if (!spec && !OWN_FLAGS.includes(name)) {
+      throw new UsageError(`Unknown flag --${name}. \`airlock ${args.command} --help\` lists `
+        + 'the flags.')
+    }
+    if (spec?.secret) {
+      throw new UsageError(`--${name} is a secret and is not taken as a flag: set it in the `
+        + `environment variable ${secretEnvNames(name).join(' or ')} instead.`)
+    }
+    const value = inline ?? words.shift()
+    if (value === undefined) throw new UsageError(`--${name} needs a value.`)
+    if (name === 'repo') args.repo = value
+    else if (name === 'task-file') args.inputs['task-file'] = value
+    else if (name === 'repository-path') args.repo = value
+    else args.inputs[name] = value
+  }
+  return args
+}
+
+function parseCommandName(word: string): Command {
+  if (COMMANDS.includes(word as Command)) return word as Command
+  throw new UsageError(`Unknown command "${word}". Commands: ${COMMANDS.join(', ')}.`)
+}
+
+/** The environment variables a secret input is read from on the command line, in order. */
+export function secretEnvNames(input: string): string[] {
+  if (input === 'api-key') return ['AIRLOCK_API_KEY', 'OPENAI_API_KEY']
+  if (input === 'github-token') return ['GITHUB_TOKEN']
+  if (input === 'secrets') return ['AIRLOCK_SECRETS']
+  return []
+}
+
+/** The input source for settings: flags first, secrets from the environment, then defaults. */
+export function cliInputSource(args: CliArgs, env: NodeJS.ProcessEnv,
+  defaults: (name: string) => string): InputSource {
+  return name => {
+    const spec = INPUTS.find(i => i.name === name)
+    if (spec?.secret) {
+      for (const variable of secretEnvNames(name)) {
+        if (env[variable]) return env[variable] as string
+      }
+      return ''
+    }
+    return args.inputs[name] ?? defaults(name)
+  }
+}
+
+/** Exit codes, one per outcome, so scripts can tell them apart without parsing output. */
+export const EXIT_CODES = {
+  'changes-published': 0,
+  failed: 1,
+  usage: 2,
+  'no-changes': 3,
+  refused: 4,
+  'budget-exhausted': 5,
+  cancelled: 130
+} as const
+
+/** The help text of the whole command or of one subcommand. */
+export function helpText(command?: Command): string {
+  switch (command) {
+    case 'run':
+      return RUN_HELP
+    case 'replay':
+      return [
+        'airlock replay DIR [--repo DIR] [--json]',
+        '',
+        'Re-runs the commands and file writes recorded in the audit directory DIR in a fresh',
+        'sandbox from the recorded image, without calling any model, and reports whether the',
+        'resulting changes are identical to the recorded ones. --repo is the repository the',
+        'run started from (default: the current directory). Exit 0 when identical, 1 when not.'
+      ].join('\n')
+    case 'verify':
+      return [
+        'airlock verify DIR [--json]',
+        '',
+        'Checks the audit log in DIR: the hash chain of every event, every stored output',
+        'against its sha256, and that the log ends with an outcome. Names the first event',
+        'that does not match. Exit 0 when the log verifies, 1 when it does not.'
+      ].join('\n')
+    case 'demo':
+      return [
+        'airlock demo [--json]',
+        '',
+        'Replays a recorded run of a real fix on a small sample repository in the sandbox,',
+        'with no model and no API key, and leaves a patch and an HTML transcript to open.',
+        'Needs a Docker engine and the local sandbox image (bash scripts/setup.sh).'
+      ].join('\n')
+    default:
+      return [
+        'airlock: run an LLM coding agent on a copy of a repository in a locked-down container.',
+        '',
+        'Commands:',
+        '  airlock run --task TEXT [flags]   run the agent on --repo (default: .)',
+        '  airlock replay DIR                re-run a recorded run without a model',
+        '  airlock verify DIR                check an audit log\'s hash chain and outputs',
+        '  airlock demo                      replay the built-in demo: no API key needed',
+        '  airlock help [COMMAND]            this text, or one command\'s',
+        '',
+        'Exit codes: 0 changes published, 1 failed, 2 usage error, 3 no changes,',
+        '4 refused, 5 budget exhausted, 130 cancelled.'
+      ].join('\n')
+  }
+}
+
+const RUN_HELP = (() => {
+  const flags = INPUTS.filter(i => !i.secret && i.name !== 'repository-path').map(i => {
+    const def = i.default && !i.default.startsWith('${{') ? ` (default: ${i.default})` : ''
+    return `  --${i.name} VALUE${def}\n      ${i.description}`
+  })
+  return [
+    'airlock run [--repo DIR] (--task TEXT | --task-file FILE) --model NAME [flags]',
+    '',
+    'Runs the agent on a copy of --repo (default: the current directory) in a sandbox and',
+    'writes the result: a patch file (--output patch, the default here), a local branch with',
+    'one commit (--output branch), or nothing (--output none). --json prints the outcome as',
+    'JSON on stdout.',
+    '',
+    'Secrets come from the environment, never from flags: AIRLOCK_API_KEY (or',
+    'OPENAI_API_KEY) for the model, the variables named by --fallback-providers\' api-key-env,',
+    'and AIRLOCK_SECRETS for further values to redact, one per line.',
+    '',
+    'Flags (every action input, with the same name):',
+    ...flags
+  ].join('\n')
+})()

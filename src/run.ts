@@ -1,0 +1,224 @@
+/**
+ * The run, once a task is decided: the recipe both front ends share. Each phase is a small
+ * function inside a log group; whatever fails or is cancelled, the sandbox is removed and
+ * the run ends in one named outcome.
+ */
+import { createHash } from 'node:crypto'
+import type { AgentResult, ProgressCallback } from './agent/index.js'
+import { runAgent } from './agent/index.js'
+import type { AuditLog } from './audit/index.js'
+import type { GitHub } from './github/client.js'
+import type { Outcome } from './outcome.js'
+import { runCommands, type CommandsReport } from './phases.js'
+import { publish, type PublishResult } from './publish/publish.js'
+import type { Reply } from './publish/reply.js'
+import type { Reporter } from './reporter.js'
+import { startSandbox, sweepContainers } from './sandbox/index.js'
+import type { ChangeSet, Sandbox } from './sandbox/types.js'
+import { SettingsError, type Settings } from './settings.js'
+import type { Task } from './task/types.js'
+
+export interface RunRequest {
+  settings: Settings
+  task: Task
+  /** the host checkout the sandbox copies; published changes go to its remote or branches */
+  repoDir: string
+  /** names the run's containers (labels) and its branch when no issue did */
+  runId: string
+  audit: AuditLog
+  reporter: Reporter
+  /** aborted on SIGINT/SIGTERM */
+  signal: AbortSignal
+  /** when the run started (ms since epoch): the wall-clock budget counts from here */
+  startedAt: number
+  github?: GitHub
+  reply?: Reply
+  runUrl?: string
+  artifactUrl?: string
+  onProgress?: ProgressCallback
+}
+
+export interface RunResult {
+  outcome: Outcome
+  agent?: AgentResult
+  setup?: CommandsReport
+  verify?: CommandsReport
+  publish?: PublishResult
+}
+
+/** Runs the task in a fresh sandbox and publishes the result; never throws. */
+export async function runTask(request: RunRequest): Promise<RunResult> {
+  const result: RunResult = { outcome: { kind: 'failed', message: 'the run did not finish' } }
+  let sandbox: Sandbox | undefined
+  // A cancel removes the container at once: a command in flight ends with a sandbox
+  // failure instead of running to its timeout, and the agent loop stops at its next check.
+  const onAbort = (): void => void sandbox?.remove().catch(() => undefined)
+  request.signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    requireModel(request.settings)
+    sandbox = await startingSandbox(request)
+    if (request.signal.aborted) throw new Cancelled()
+    result.setup = await settingUp(request, sandbox)
+    if (result.setup && !result.setup.passed) {
+      result.outcome = { kind: 'failed', message: `setup failed: ${result.setup.headline}` }
+      result.publish = await publishing(request, result, emptyChanges(), result.outcome)
+      return result
+    }
+    result.agent = await runningTheAgent(request, sandbox)
+    const ended = endingOutcome(result.agent)
+    if (!ended || ended.kind === 'budget-exhausted') {
+      result.verify = await verifying(request, sandbox)
+    }
+    const changes = await collectingChanges(request, sandbox)
+    const verifyBlocks = request.settings.verifyRequired && result.verify?.passed === false
+    const blocked: Outcome | undefined = verifyBlocks
+      ? { kind: 'failed', message: `verify failed, so no pull request was opened: `
+        + `${result.verify?.headline}` }
+      : undefined
+    result.publish = await publishing(request, result, changes, ended ?? blocked)
+    result.outcome = result.publish.outcome
+  } catch (error) {
+    result.outcome = request.signal.aborted
+      ? { kind: 'cancelled', message: 'the run was cancelled; the sandbox was removed' }
+      : { kind: 'failed', message: messageOf(error) }
+  } finally {
+    request.signal.removeEventListener('abort', onAbort)
+    await removingSandbox(request, sandbox)
+  }
+  return result
+}
+
+async function startingSandbox(request: RunRequest): Promise<Sandbox> {
+  return request.reporter.group('Starting the sandbox', async () => {
+    const { settings, audit } = request
+    const sandbox = await startSandbox({ settings: settings.sandbox, repoDir: request.repoDir,
+      runId: request.runId }, line => request.reporter.info(line))
+    audit.record({ type: 'sandbox.start', containerId: sandbox.containerId,
+      image: sandbox.image, workdir: sandbox.workdir, network: settings.network.agent })
+    request.reporter.info(`container ${sandbox.containerId.slice(0, 12)} from `
+      + `${sandbox.image.name} (${sandbox.image.id.slice(0, 19)}), workspace ${sandbox.workdir}`)
+    return sandbox
+  })
+}
+
+async function settingUp(request: RunRequest,
+  sandbox: Sandbox): Promise<CommandsReport | undefined> {
+  const commands = request.settings.setup
+  if (commands.length === 0) return undefined
+  return request.reporter.group('Setting up', () => runCommands(sandbox, commands, 'setup',
+    request.settings.sandbox.commandTimeoutSeconds, request.audit, request.reporter))
+}
+
+async function runningTheAgent(request: RunRequest, sandbox: Sandbox): Promise<AgentResult> {
+  return request.reporter.group('Running the agent', async () => {
+    const agent = await runAgent({ sandbox, task: request.task, settings: request.settings,
+      audit: request.audit, signal: request.signal, startedAt: request.startedAt,
+      onProgress: request.onProgress })
+    request.reporter.info(`${agent.ending.kind} after ${agent.steps} step(s), `
+      + `${agent.usage.prompt + agent.usage.completion} tokens, $${agent.costUsd.toFixed(4)}`)
+    return agent
+  })
+}
+
+async function verifying(request: RunRequest,
+  sandbox: Sandbox): Promise<CommandsReport | undefined> {
+  const commands = request.settings.verify
+  if (commands.length === 0) return undefined
+  return request.reporter.group('Verifying', () => runCommands(sandbox, commands, 'verify',
+    request.settings.sandbox.commandTimeoutSeconds, request.audit, request.reporter))
+}
+
+async function collectingChanges(request: RunRequest, sandbox: Sandbox): Promise<ChangeSet> {
+  return request.reporter.group('Collecting the changes', async () => {
+    const changes = await sandbox.extractChanges()
+    request.audit.record({ type: 'changes', files: changes.files,
+      patchBytes: changes.patch.length, patchSha256: sha256(changes.patch) })
+    request.reporter.info(changes.files.length === 0 ? 'no file changed'
+      : changes.files.map(f => `${f.status} ${f.path}`).join('\n'))
+    return changes
+  })
+}
+
+async function publishing(request: RunRequest, result: RunResult, changes: ChangeSet,
+  ended: Outcome | undefined): Promise<PublishResult> {
+  return request.reporter.group('Publishing', () => publish({
+    output: request.settings.output,
+    report: {
+      task: request.task,
+      summary: result.agent?.summary ?? '',
+      steps: result.agent?.steps ?? 0,
+      tokens: (result.agent?.usage.prompt ?? 0) + (result.agent?.usage.completion ?? 0),
+      costUsd: result.agent?.costUsd ?? 0,
+      runUrl: request.runUrl,
+      artifactUrl: request.artifactUrl,
+      verify: result.verify?.headline
+    },
+    changes,
+    ended,
+    repoDir: request.repoDir,
+    auditDir: request.audit.dir,
+    policy: request.settings.changes,
+    settings: request.settings.github,
+    github: request.github,
+    reply: request.reply,
+    runId: request.runId,
+    redact: request.audit.redact,
+    audit: request.audit
+  }))
+}
+
+async function removingSandbox(request: RunRequest, sandbox: Sandbox | undefined): Promise<void> {
+  try {
+    await sandbox?.remove()
+    // Also sweeps a container whose creation a failure or a cancel interrupted.
+    await sweepContainers(request.runId)
+  } catch (error) {
+    request.reporter.warning(`Removing the sandbox failed: ${messageOf(error)}. The post step `
+      + 'sweeps containers labelled with this run again.')
+  }
+}
+
+/** The outcome an agent ending decides by itself; `undefined` when the run goes on. */
+function endingOutcome(agent: AgentResult): Outcome | undefined {
+  const { ending } = agent
+  switch (ending.kind) {
+    case 'finished':
+      return undefined
+    case 'budget-exhausted':
+      return { kind: 'budget-exhausted', message: `the ${ending.budget} budget ran out after `
+        + `${agent.steps} step(s); what was done so far is published as a draft` }
+    case 'cancelled':
+      return { kind: 'cancelled', message: 'the run was cancelled' }
+    case 'model-failure':
+      return { kind: 'failed', message: `the model failed: ${ending.message}` }
+    case 'sandbox-failure':
+      return { kind: 'failed', message: `the sandbox failed: ${ending.message}` }
+    case 'format-errors':
+      return { kind: 'failed', message: `the model kept making malformed tool calls: `
+        + ending.message }
+    case 'stuck':
+      return { kind: 'failed', message: `the agent was stuck in a loop: ${ending.message}` }
+  }
+}
+
+function requireModel(settings: Settings): void {
+  if (!settings.providers[0]?.model) {
+    throw new SettingsError('Input `model` is required: name the model the endpoint expects, '
+      + 'e.g. `gpt-4.1`.')
+  }
+}
+
+function emptyChanges(): ChangeSet {
+  return { patch: Buffer.alloc(0), files: [] }
+}
+
+class Cancelled extends Error {}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** The message of anything thrown, including non-Error values. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
