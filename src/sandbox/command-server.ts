@@ -53,7 +53,7 @@ while IFS=' ' read -r nonce secs clen ilen cwd; do
   ) < "$input"
   status=$?
   n=0
-  while [ "$n" -lt 100 ] && kill -0 -1 2>/dev/null; do
+  while [ "$n" -lt 1000 ] && kill -0 -1 2>/dev/null; do
     kill -9 -1 2>/dev/null
     n=$((n + 1))
   done
@@ -106,6 +106,7 @@ export class CommandChannel {
   private pending: Pending | undefined
   private failed: SandboxFailure | undefined
   private unclaimed = ''
+  private replies = 0
 
   /** `graceMs`: how long past a command's timeout before the server counts as wedged. */
   constructor(stream: Duplex, graceMs = 10_000) {
@@ -123,7 +124,7 @@ export class CommandChannel {
     return this.failed
   }
 
-  /** The last output that belonged to no request, e.g. why the server exited at start. */
+  /** Output from before the first reply or between requests, e.g. why the server exited. */
   get strayOutput(): string {
     return this.unclaimed
   }
@@ -175,10 +176,11 @@ export class CommandChannel {
 
   private route(kind: 1 | 2, payload: Buffer): void {
     const pending = this.pending
-    if (!pending) {
+    // Until the first reply, output may be the server's own complaint at start: keep it.
+    if (!pending || this.replies === 0) {
       this.unclaimed = (this.unclaimed + payload.toString('utf8')).slice(-2000)
-      return
     }
+    if (!pending) return
     if (kind === 1) pending.stdout.push(payload)
     else pending.stderr.push(payload)
   }
@@ -193,6 +195,7 @@ export class CommandChannel {
     const newline = pending.statusLine.indexOf('\n')
     if (!pending.stderr.done || newline < 0) return
     this.pending = undefined
+    this.replies++
     clearTimeout(pending.watchdog)
     const durationMs = performance.now() - pending.started
     const exitCode = Number(pending.statusLine.slice(0, newline).trim())

@@ -64,9 +64,9 @@ interface TarProcess {
 
 /**
  * `tar` of `member` under `dir`, owned numerically by the copy's owner. With `rename`, the
- * member `.` becomes `repo` (symlink targets are left alone). Read-only copies lose every
- * write bit for group and others, and setuid/setgid bits, so the container user can change
- * nothing.
+ * member `.` becomes `repo` (symlink targets are left alone). Read-only copies belong to root,
+ * readable by all, with no write bit for group and others and no setuid/setgid bits, so the
+ * container user can read everything and change nothing.
  */
 function tarStream(dir: string, member: string, owner: CopyOwner, exclude: string[],
   rename = true): TarProcess {
@@ -74,7 +74,7 @@ function tarStream(dir: string, member: string, owner: CopyOwner, exclude: strin
   const gid = owner.readOnly ? 0 : owner.gid
   const args = ['-C', dir, '-c', '--numeric-owner', `--owner=${uid}`, `--group=${gid}`,
     '--anchored', ...exclude.map(e => `--exclude=${e}`)]
-  if (owner.readOnly) args.push('--mode=go-w,ug-s')
+  if (owner.readOnly) args.push('--mode=a+rX,go-w,ug-s')
   if (rename) args.push(`--transform=s,^\\.,${REPO_NAME},S`)
   args.push('--', member)
   const child = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] })

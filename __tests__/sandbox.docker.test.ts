@@ -1,0 +1,354 @@
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { networkInterfaces } from 'node:os'
+import { join } from 'node:path'
+import Docker from 'dockerode'
+import { applyChanges, checkChanges, ImageUnusable, SandboxFailure, startSandbox,
+  sweepContainers, type Sandbox } from '../src/sandbox/index.js'
+import { containersOf, git, hostManifest, makeRepo, MANIFEST_SCRIPT, testRunId,
+  testSandboxSettings, TEST_IMAGE } from './helpers/docker-sandbox.js'
+
+const policy = { protectedPaths: ['.github/workflows/**'], maxChangedFiles: 100,
+  maxPatchBytes: 5_000_000 }
+
+describe('a sandbox at its defaults', () => {
+  const runId = testRunId('main')
+  let repo: string
+  let sandbox: Sandbox
+
+  beforeAll(async () => {
+    repo = makeRepo()
+    sandbox = await startSandbox({ settings: testSandboxSettings(), repoDir: repo, runId })
+  })
+
+  afterAll(async () => {
+    await sandbox?.remove()
+    rmSync(repo, { recursive: true, force: true })
+    expect(await containersOf(runId)).toEqual([])
+  })
+
+  const sh = async (command: string, timeoutSeconds?: number) => {
+    const result = await sandbox.run(command, { timeoutSeconds })
+    return { ...result, out: result.stdout.text, err: result.stderr.text }
+  }
+
+  it('runs as a non-root user, no capabilities, no new privileges, seccomp on', async () => {
+    const { out } = await sh('id -u; id -g; grep -E "^(CapEff|CapPrm|NoNewPrivs|Seccomp):" '
+      + '/proc/self/status')
+    expect(out).toBe('1000\n1000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n'
+      + 'NoNewPrivs:\t1\nSeccomp:\t2\n')
+  })
+
+  it('has a read-only root, a size-capped /tmp and a writable workspace', async () => {
+    const root = await sh('touch /usr/x')
+    expect(root.exitCode).not.toBe(0)
+    expect(root.err).toMatch(/Read-only file system/)
+    const { out } = await sh('grep " /tmp " /proc/mounts; '
+      + 'touch /tmp/ok && touch here && rm here && echo w')
+    expect(out).toMatch(/^tmpfs \/tmp tmpfs rw,nosuid,nodev,.*size=65536k/)
+    expect(out).toMatch(/w\n$/)
+  })
+
+  it('has only the loopback interface and cannot reach the host', async () => {
+    const gateway = await bridgeGateway()
+    const server: Server = createServer(socket => socket.destroy())
+    let connections = 0
+    server.on('connection', () => connections++)
+    await new Promise<void>(resolve => server.listen(0, gateway, resolve))
+    try {
+      const port = (server.address() as { port: number }).port
+      const { out } = await sh('tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "')
+      expect(out).toBe('lo\n')
+      const probe = await sh(`bash -c 'echo hi > /dev/tcp/${gateway}/${port}' && echo connected`)
+      expect(probe.exitCode).not.toBe(0)
+      expect(probe.out).not.toContain('connected')
+      expect(probe.err).toMatch(/unreachable|refused/i)
+      expect(connections).toBe(0)
+    } finally {
+      server.close()
+    }
+  })
+
+  it('sets its environment itself, with nothing from the host', async () => {
+    process.env.AIRLOCK_TEST_SECRET = 'do-not-leak'
+    try {
+      const { out } = await sh('env | sort')
+      expect(out).not.toContain('do-not-leak')
+      expect(out).toContain('HOME=/tmp/home\n')
+      expect(out).toContain('CI=true\n')
+      expect(out).toContain('LANG=C.UTF-8\n')
+    } finally {
+      delete process.env.AIRLOCK_TEST_SECRET
+    }
+  })
+
+  it('reports exit codes and both streams', async () => {
+    const r = await sh('echo out; echo err >&2; exit 7')
+    expect([r.exitCode, r.timedOut, r.out, r.err]).toEqual([7, false, 'out\n', 'err\n'])
+  })
+
+  it('gives a command that reads stdin an immediate end of input', async () => {
+    const r = await sh('cat; read line || echo "eof"', 5)
+    expect(r).toMatchObject({ exitCode: 0, timedOut: false, out: 'eof\n' })
+  })
+
+  it('decodes a character split across writes and marks invalid bytes', async () => {
+    const r = await sh("printf '\\303'; sleep 0.2; printf '\\251 ok \\377\\n'")
+    expect(r.out).toBe('é ok \uFFFD\n')
+  })
+
+  it('kills a command at its timeout together with its background children', async () => {
+    const r = await sh('sleep 300 & (sleep 301 &); sleep 302', 2)
+    expect(r).toMatchObject({ exitCode: 137, timedOut: true })
+    expect(r.durationMs).toBeGreaterThanOrEqual(2000)
+    expect(r.durationMs).toBeLessThan(10_000)
+    const ps = await sh('ps -e -o comm=')
+    expect(ps.out).not.toContain('sleep')
+  })
+
+  it('leaves nothing running after a command that ends normally', async () => {
+    const r = await sh('(sleep 303 &); nohup sleep 304 >/dev/null 2>&1 & echo started')
+    expect(r).toMatchObject({ exitCode: 0, timedOut: false, out: 'started\n' })
+    expect((await sh('ps -e -o comm=')).out).not.toContain('sleep')
+  })
+
+  it('survives a 10 MB output flood, keeping head and tail', async () => {
+    const r = await sh('head -c 10000000 /dev/zero | tr "\\0" a')
+    const expected = createHash('sha256').update(Buffer.alloc(10_000_000, 'a')).digest('hex')
+    expect(r.stdout).toMatchObject({ bytes: 10_000_000, sha256: expected, truncated: true })
+    expect(r.stdout.text.length).toBeLessThan(1024 * 1024 + 100)
+    expect(r.stdout.text).toMatch(/… \[\d+ bytes cut\] …/)
+  })
+
+  it('ends a fork bomb at the pids limit or the timeout and stays usable', async () => {
+    const r = await sh('bomb() { bomb | bomb & }; bomb; sleep 3', 6)
+    expect(r.durationMs).toBeLessThan(20_000)
+    // Left: init, the server, and this command's own timeout, sh, ps and awk; a zombie that
+    // init has not reaped yet is dead already.
+    const after = await sh('ps -e -o stat=,comm= | awk \'$1 !~ /^Z/ { print $2 }\'')
+    expect(after.out.trim().split('\n').sort()).toEqual(['awk', 'docker-init', 'ps', 'sh', 'sh',
+      'timeout'])
+  })
+
+  it('ends a memory hog with a kill, not the sandbox', async () => {
+    const r = await sh('python3 -c "b = bytearray(2 * 1024 ** 3)"', 20)
+    expect(r.exitCode === 137 || /MemoryError/.test(r.err)).toBe(true)
+    expect(r.timedOut).toBe(false)
+    expect((await sh('echo alive')).out).toBe('alive\n')
+  })
+
+  it('reads, writes and lists files inside the workspace only', async () => {
+    await sandbox.writeFile('deep/er/new.txt', 'fresh\n')
+    expect((await sandbox.readFile('deep/er/new.txt')).toString()).toBe('fresh\n')
+    expect(await sandbox.readFile('image.bin')).toEqual(readFileSync(join(repo, 'image.bin')))
+    const entries = await sandbox.listFiles('deep')
+    expect(entries).toEqual([{ path: 'deep/er', type: 'directory', size: expect.any(Number) }])
+    const root = await sandbox.listFiles()
+    expect(root).toContainEqual({ path: 'README.md', type: 'file', size: 6 })
+    await expect(sandbox.readFile('../../etc/passwd')).rejects.toThrow(/\.\./)
+    await expect(sandbox.writeFile('/etc/x', 'x')).rejects.toThrow(/outside the workspace/)
+    await expect(sandbox.readFile('missing.txt')).rejects.toThrow(/missing\.txt.*No such file/)
+    await expect(sandbox.run('echo a\0b')).rejects.toThrow(/NUL/)
+    await sh('rm -r deep')
+  })
+
+  it('brings every kind of change back to an identical host tree', async () => {
+    const r = await sh([
+      'echo changed >> README.md', 'rm gone.txt', 'mv move-me.txt moved.txt',
+      'chmod +x script.sh', 'ln -s README.md link', 'ln -s ../outside dangling',
+      "printf '\\000\\001\\002\\377' > image.bin",
+      'mkdir -p "new dir" && echo ü > "new dir/ünï.txt"',
+      'printf "no newline" > tail.txt', 'echo "x filter=evil" > .gitattributes',
+      'git config filter.evil.clean "echo EVIL"'
+    ].join(' && '))
+    expect(r.exitCode).toBe(0)
+    const changes = await sandbox.extractChanges()
+    expect(changes.files.map(f => `${f.status} ${f.path}`).sort()).toEqual([
+      'added .gitattributes', 'added dangling', 'added link', 'added new dir/ünï.txt',
+      'added tail.txt', 'deleted gone.txt', 'mode script.sh', 'modified README.md',
+      'modified image.bin', 'renamed moved.txt'])
+    expect(checkChanges(changes, policy)).toEqual([])
+    await applyChanges(repo, changes.patch)
+    const inside = await sh(MANIFEST_SCRIPT)
+    expect(hostManifest(repo)).toBe(inside.out)
+    expect(inside.out).toContain('link ./link -> README.md')
+    expect(inside.out).toMatch(/file x \.\/script\.sh/)
+  })
+
+  it('finds a change to .git or a protected path in the patch and names it', async () => {
+    await sh('mkdir -p .github/workflows && echo evil > .github/workflows/ci.yml')
+    const changes = await sandbox.extractChanges()
+    const violations = checkChanges(changes, policy)
+    expect(violations).toEqual([expect.objectContaining({ path: '.github/workflows/ci.yml',
+      rule: 'protected-path' })])
+    await sh('rm -r .github')
+  })
+})
+
+describe('credentials in the host checkout', () => {
+  it('never enter the container', async () => {
+    const repo = makeRepo()
+    const runId = testRunId('creds')
+    git(repo, 'config', 'http.https://github.com/.extraheader', 'AUTHORIZATION: basic SECRET1')
+    git(repo, 'remote', 'add', 'origin', 'https://x-access-token:SECRET2@github.com/o/r.git')
+    git(repo, 'config', 'credential.helper', 'store --file=/tmp/SECRET3')
+    git(repo, 'config', 'includeIf.gitdir:/.path', '/home/SECRET4/.gitconfig')
+    git(repo, 'config', 'url.https://u:SECRET5@example.com/.insteadOf', 'https://example.com/')
+    const sandbox = await startSandbox({ settings: testSandboxSettings(), repoDir: repo, runId })
+    try {
+      const r = await sandbox.run('cat .git/config; git config --list --show-origin; '
+        + 'grep -r SECRET .git || echo none')
+      expect(r.stdout.text).not.toMatch(/SECRET|extraheader|credential|includeif/i)
+      expect(r.stdout.text).toContain('remote.origin.url=https://github.com/o/r.git')
+      expect(r.stdout.text).toMatch(/none\n$/)
+      expect((await sandbox.run('git log --oneline')).stdout.text).toMatch(/start\n/)
+    } finally {
+      await sandbox.remove()
+      rmSync(repo, { recursive: true, force: true })
+    }
+    expect(await containersOf(runId)).toEqual([])
+  })
+})
+
+describe('read-only mode', () => {
+  it('refuses every write and still lets git read', async () => {
+    const repo = makeRepo()
+    writeFileSync(join(repo, 'README.md'), 'uncommitted\n')
+    execFileSync('chmod', ['a+w', join(repo, 'keep.txt')])
+    const runId = testRunId('ro')
+    const sandbox = await startSandbox({ settings: testSandboxSettings({ readOnly: true }),
+      repoDir: repo, runId })
+    try {
+      for (const write of ['echo x > README.md', 'echo x > keep.txt', 'touch new', 'rm gone.txt',
+        'chmod +w README.md', 'mkdir d']) {
+        expect((await sandbox.run(write)).exitCode).not.toBe(0)
+      }
+      await expect(sandbox.writeFile('x.txt', 'x')).rejects.toThrow(/read-only/)
+      const status = await sandbox.run('git status --porcelain && git diff --stat')
+      expect(status.exitCode).toBe(0)
+      expect(status.stdout.text).toContain(' M README.md')
+      expect((await sandbox.readFile('README.md')).toString()).toBe('uncommitted\n')
+      expect((await sandbox.extractChanges()).patch.length).toBe(0)
+    } finally {
+      await sandbox.remove()
+      rmSync(repo, { recursive: true, force: true })
+    }
+    expect(await containersOf(runId)).toEqual([])
+  })
+})
+
+describe('a repository that is not a plain checkout', () => {
+  it('gets a fresh repository inside when .git is missing', async () => {
+    const repo = makeRepo()
+    rmSync(join(repo, '.git'), { recursive: true })
+    const runId = testRunId('nogit')
+    const sandbox = await startSandbox({ settings: testSandboxSettings(), repoDir: repo, runId })
+    try {
+      await sandbox.run('echo more >> keep.txt')
+      const changes = await sandbox.extractChanges()
+      expect(changes.files).toEqual([expect.objectContaining({ path: 'keep.txt',
+        status: 'modified' })])
+    } finally {
+      await sandbox.remove()
+      rmSync(repo, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('failures', () => {
+  it('rejects pending and later calls quickly when the container is killed', async () => {
+    const repo = makeRepo()
+    const runId = testRunId('killed')
+    const sandbox = await startSandbox({ settings: testSandboxSettings(), repoDir: repo, runId })
+    try {
+      const pending = sandbox.run('sleep 60')
+      await new Promise(resolve => setTimeout(resolve, 300))
+      const started = Date.now()
+      await new Docker().getContainer(sandbox.containerId).kill()
+      await expect(pending).rejects.toThrow(SandboxFailure)
+      expect(Date.now() - started).toBeLessThan(5000)
+      await expect(sandbox.run('true')).rejects.toThrow(SandboxFailure)
+      await expect(sandbox.readFile('README.md')).rejects.toThrow(SandboxFailure)
+    } finally {
+      await sandbox.remove()
+      await sandbox.remove()
+      rmSync(repo, { recursive: true, force: true })
+    }
+    expect(await containersOf(runId)).toEqual([])
+  })
+
+  it('calls a wedged server a failure after the timeout and the grace', async () => {
+    const repo = makeRepo()
+    const runId = testRunId('wedged')
+    const sandbox = await startSandbox({ settings: testSandboxSettings(), repoDir: repo, runId,
+      graceMs: 1000 })
+    try {
+      // The command stops the server (its grandparent), which then never answers.
+      const pending = sandbox.run('kill -STOP "$(ps -o ppid= -p $PPID)"', { timeoutSeconds: 1 })
+      await expect(pending).rejects.toThrow(/no answer/)
+    } finally {
+      await sandbox.remove()
+      rmSync(repo, { recursive: true, force: true })
+    }
+    expect(await containersOf(runId)).toEqual([])
+  })
+
+  it('leaves no container when the copy-in fails', async () => {
+    const runId = testRunId('badrepo')
+    await expect(startSandbox({ settings: testSandboxSettings(), runId,
+      repoDir: '/nonexistent/airlock' })).rejects.toThrow(/tar/)
+    expect(await containersOf(runId)).toEqual([])
+  })
+
+  it('says an image is missing and how to get it', async () => {
+    const runId = testRunId('noimage')
+    await expect(startSandbox({ settings: testSandboxSettings({ image: 'airlock-none:missing' }),
+      runId, repoDir: '/tmp' })).rejects.toThrow(ImageUnusable)
+    expect(await containersOf(runId)).toEqual([])
+  })
+
+  it('names the tool an image lacks', async () => {
+    const docker = new Docker()
+    const image = `airlock-test:no-git-${Date.now()}`
+    const maker = await docker.createContainer({ Image: TEST_IMAGE, User: '0',
+      Cmd: ['rm', '/usr/bin/git'] })
+    await maker.start()
+    await maker.wait()
+    await maker.commit({ repo: image.split(':')[0], tag: image.split(':')[1] })
+    await maker.remove()
+    const repo = makeRepo()
+    const runId = testRunId('nogitimage')
+    try {
+      await expect(startSandbox({ settings: testSandboxSettings({ image }), runId,
+        repoDir: repo })).rejects.toThrow(/lacks git/)
+      expect(await containersOf(runId)).toEqual([])
+    } finally {
+      await docker.getImage(image).remove()
+      rmSync(repo, { recursive: true, force: true })
+    }
+  })
+
+  it('sweeps every container of a run', async () => {
+    const repo = makeRepo()
+    const runId = testRunId('sweep')
+    await startSandbox({ settings: testSandboxSettings(), repoDir: repo, runId })
+    expect(await containersOf(runId)).toHaveLength(1)
+    expect(await sweepContainers(runId)).toBe(1)
+    expect(await containersOf(runId)).toEqual([])
+    rmSync(repo, { recursive: true, force: true })
+  })
+})
+
+/** The host's address on Docker's default bridge, where a container with a network would go. */
+async function bridgeGateway(): Promise<string> {
+  const info = await new Docker().getNetwork('bridge').inspect()
+  const config = info.IPAM?.Config?.[0] as { Gateway?: string; Subnet?: string } | undefined
+  // Without a configured gateway the engine takes the first address of the subnet.
+  const first = config?.Subnet?.replace(/\.0\/\d+$/, '.1')
+  const docker0 = networkInterfaces().docker0?.find(a => a.family === 'IPv4')?.address
+  const gateway = config?.Gateway ?? docker0 ?? first
+  if (!gateway) throw new Error('cannot find the bridge gateway address of this host')
+  return gateway
+}
