@@ -16,7 +16,7 @@ import { settingsWithDefaults } from '../src/settings.js'
 import type { Settings } from '../src/settings.js'
 import { ModelServer, toolReply } from './helpers/model-server.js'
 import type { ScriptEntry } from './helpers/model-server.js'
-import { logLines, writeLogLines } from './helpers/audit-files.js'
+import { eventValidator, logLines, writeLogLines } from './helpers/audit-files.js'
 
 const exec = promisify(execFile)
 const IMAGE = 'airlock-test:bookworm'
@@ -82,6 +82,12 @@ describe('replayRun in the real sandbox', () => {
     await sandbox.remove()
     sandbox = undefined
     expect(verifyAuditLog(dir)).toMatchObject({ ok: true, complete: true })
+    // the events the real agent loop wrote follow the published schema
+    const validate = eventValidator()
+    for (const line of logLines(dir)) {
+      expect({ line: line.slice(0, 50), errors: validate(JSON.parse(line)) ? null
+        : validate.errors }).toEqual({ line: line.slice(0, 50), errors: null })
+    }
     return dir
   }
 
