@@ -18,14 +18,17 @@ export interface CommandsReport {
 
 const TAIL_LINES = 30
 
-/** Runs `commands` in order in the workspace, stopping at the first that fails. */
+/**
+ * Runs `commands` in order in the workspace, stopping at the first that fails. `env` is
+ * exported for each command, e.g. the proxy's address in an allow-listed phase.
+ */
 export async function runCommands(sandbox: Sandbox, commands: readonly string[],
   phase: Extract<Phase, 'setup' | 'verify'>, timeoutSeconds: number, audit: AuditSink,
-  reporter: Reporter): Promise<CommandsReport> {
+  reporter: Reporter, env: Record<string, string> = {}): Promise<CommandsReport> {
   const results: CommandResult[] = []
   for (const command of commands) {
     reporter.info(`$ ${command}`)
-    const result = await sandbox.run(command, { timeoutSeconds })
+    const result = await sandbox.run(command, { timeoutSeconds, env })
     results.push(result)
     audit.record({ type: 'command', phase, command, cwd: sandbox.workdir,
       exitCode: result.exitCode, timedOut: result.timedOut, durationMs: result.durationMs,

@@ -8,6 +8,8 @@ import type { AgentResult, ProgressCallback } from './agent/index.js'
 import { runAgent } from './agent/index.js'
 import type { AuditLog } from './audit/index.js'
 import type { GitHub } from './github/client.js'
+import { RunNetwork, sweepNetworks, withEnvironment, type RunNetworkOptions }
+  from './network/index.js'
 import type { Outcome } from './outcome.js'
 import { runCommands, type CommandsReport } from './phases.js'
 import { publish, type PublishResult } from './publish/publish.js'
@@ -36,6 +38,8 @@ export interface RunRequest {
   runUrl?: string
   artifactUrl?: string
   onProgress?: ProgressCallback
+  /** how the allow-list proxy resolves names and which ports it opens; default the host's */
+  networkOptions?: Pick<RunNetworkOptions, 'resolve' | 'proxyPorts'>
 }
 
 export interface RunResult {
@@ -44,38 +48,46 @@ export interface RunResult {
   setup?: CommandsReport
   verify?: CommandsReport
   publish?: PublishResult
+  /** each phase's network, as the audit log's `sandbox.start` names it */
+  network?: string
 }
 
 /** Runs the task in a fresh sandbox and publishes the result; never throws. */
 export async function runTask(request: RunRequest): Promise<RunResult> {
   const result: RunResult = { outcome: { kind: 'failed', message: 'the run did not finish' } }
   let sandbox: Sandbox | undefined
+  let network: RunNetwork | undefined
   // A cancel removes the container at once: a command in flight ends with a sandbox
   // failure instead of running to its timeout, and the agent loop stops at its next check.
   const onAbort = (): void => void sandbox?.remove().catch(() => undefined)
   request.signal.addEventListener('abort', onAbort, { once: true })
   try {
     requireModel(request.settings)
-    sandbox = await startingSandbox(request)
+    network = await RunNetwork.create({ settings: request.settings.network,
+      hasSetup: request.settings.setup.length > 0, runId: request.runId, audit: request.audit,
+      ...request.networkOptions })
+    result.network = network.describe()
+    sandbox = await startingSandbox(request, network)
     if (request.signal.aborted) throw new Cancelled()
-    result.setup = await settingUp(request, sandbox)
+    result.setup = await settingUp(request, sandbox, network)
     if (result.setup && !result.setup.passed) {
       result.outcome = { kind: 'failed', message: `setup failed: ${result.setup.headline}` }
       result.publish = await publishing(request, result, emptyChanges(), result.outcome)
       return result
     }
-    result.agent = await runningTheAgent(request, sandbox)
+    result.agent = await runningTheAgent(request, sandbox, network)
     const ended = endingOutcome(result.agent)
     if (!ended || ended.kind === 'budget-exhausted') {
-      result.verify = await verifying(request, sandbox)
+      result.verify = await verifying(request, sandbox, network)
     }
     const changes = await collectingChanges(request, sandbox)
     const verifyBlocks = request.settings.verifyRequired && result.verify?.passed === false
+    // A required check that failed outranks a spent budget: a draft would still be a PR.
     const blocked: Outcome | undefined = verifyBlocks
-      ? { kind: 'failed', message: `verify failed, so no pull request was opened: `
-        + `${result.verify?.headline}` }
+      ? { kind: 'failed', message: `${ended ? `${ended.message}; ` : ''}verify failed, so no `
+        + `pull request was opened: ${result.verify?.headline}` }
       : undefined
-    result.publish = await publishing(request, result, changes, ended ?? blocked)
+    result.publish = await publishing(request, result, changes, blocked ?? ended)
     result.outcome = result.publish.outcome
   } catch (error) {
     result.outcome = request.signal.aborted
@@ -84,34 +96,41 @@ export async function runTask(request: RunRequest): Promise<RunResult> {
   } finally {
     request.signal.removeEventListener('abort', onAbort)
     await removingSandbox(request, sandbox)
+    await closingNetwork(request, network)
   }
   return result
 }
 
-async function startingSandbox(request: RunRequest): Promise<Sandbox> {
+async function startingSandbox(request: RunRequest, network: RunNetwork): Promise<Sandbox> {
   return request.reporter.group('Starting the sandbox', async () => {
     const { settings, audit } = request
     const sandbox = await startSandbox({ settings: settings.sandbox, repoDir: request.repoDir,
-      runId: request.runId }, line => request.reporter.info(line))
+      runId: request.runId, network: network.initial }, line => request.reporter.info(line))
     audit.record({ type: 'sandbox.start', containerId: sandbox.containerId,
-      image: sandbox.image, workdir: sandbox.workdir, network: settings.network.agent })
+      image: sandbox.image, workdir: sandbox.workdir, network: network.describe() })
+    request.reporter.info(`network: ${network.describe()}`)
     request.reporter.info(`container ${sandbox.containerId.slice(0, 12)} from `
       + `${sandbox.image.name} (${sandbox.image.id.slice(0, 19)}), workspace ${sandbox.workdir}`)
     return sandbox
   })
 }
 
-async function settingUp(request: RunRequest,
-  sandbox: Sandbox): Promise<CommandsReport | undefined> {
+async function settingUp(request: RunRequest, sandbox: Sandbox,
+  network: RunNetwork): Promise<CommandsReport | undefined> {
   const commands = request.settings.setup
   if (commands.length === 0) return undefined
-  return request.reporter.group('Setting up', () => runCommands(sandbox, commands, 'setup',
-    request.settings.sandbox.commandTimeoutSeconds, request.audit, request.reporter))
+  return request.reporter.group('Setting up', async () => runCommands(sandbox, commands,
+    'setup', request.settings.sandbox.commandTimeoutSeconds, request.audit, request.reporter,
+    await network.enter('setup', sandbox.containerId)))
 }
 
-async function runningTheAgent(request: RunRequest, sandbox: Sandbox): Promise<AgentResult> {
+async function runningTheAgent(request: RunRequest, sandbox: Sandbox,
+  network: RunNetwork): Promise<AgentResult> {
   return request.reporter.group('Running the agent', async () => {
-    const agent = await runAgent({ sandbox, task: request.task, settings: request.settings,
+    // The setup network is cut off here, before the agent's first command.
+    const env = await network.enter('agent', sandbox.containerId)
+    const agent = await runAgent({ sandbox: withEnvironment(sandbox, env), task: request.task,
+      settings: request.settings,
       audit: request.audit, signal: request.signal, startedAt: request.startedAt,
       onProgress: request.onProgress })
     request.reporter.info(`${agent.ending.kind} after ${agent.steps} step(s), `
@@ -120,12 +139,13 @@ async function runningTheAgent(request: RunRequest, sandbox: Sandbox): Promise<A
   })
 }
 
-async function verifying(request: RunRequest,
-  sandbox: Sandbox): Promise<CommandsReport | undefined> {
+async function verifying(request: RunRequest, sandbox: Sandbox,
+  network: RunNetwork): Promise<CommandsReport | undefined> {
   const commands = request.settings.verify
   if (commands.length === 0) return undefined
-  return request.reporter.group('Verifying', () => runCommands(sandbox, commands, 'verify',
-    request.settings.sandbox.commandTimeoutSeconds, request.audit, request.reporter))
+  return request.reporter.group('Verifying', async () => runCommands(sandbox, commands,
+    'verify', request.settings.sandbox.commandTimeoutSeconds, request.audit, request.reporter,
+    await network.enter('verify', sandbox.containerId)))
 }
 
 async function collectingChanges(request: RunRequest, sandbox: Sandbox): Promise<ChangeSet> {
@@ -151,7 +171,10 @@ async function publishing(request: RunRequest, result: RunResult, changes: Chang
       costUsd: result.agent?.costUsd ?? 0,
       runUrl: request.runUrl,
       artifactUrl: request.artifactUrl,
-      verify: result.verify?.headline
+      verify: result.verify?.headline,
+      verifyTail: result.verify?.tail,
+      setupTail: result.setup?.passed === false ? result.setup.tail : undefined,
+      network: result.network
     },
     changes,
     ended,
@@ -175,6 +198,18 @@ async function removingSandbox(request: RunRequest, sandbox: Sandbox | undefined
   } catch (error) {
     request.reporter.warning(`Removing the sandbox failed: ${messageOf(error)}. The post step `
       + 'sweeps containers labelled with this run again.')
+  }
+}
+
+async function closingNetwork(request: RunRequest,
+  network: RunNetwork | undefined): Promise<void> {
+  try {
+    await network?.close()
+    // Also sweeps a network whose creation a failure or a cancel interrupted.
+    await sweepNetworks(request.runId)
+  } catch (error) {
+    request.reporter.warning(`Removing the run's network failed: ${messageOf(error)}. The post `
+      + 'step sweeps networks labelled with this run again.')
   }
 }
 

@@ -17,6 +17,12 @@ export interface RunReport {
   artifactUrl?: string
   /** one line on the `verify` commands, when there were any */
   verify?: string
+  /** the last lines of the `verify` output: the failing command's, or the last one's */
+  verifyTail?: string
+  /** the last lines of the failing `setup` command's output, when setup failed */
+  setupTail?: string
+  /** the agent's network, as the audit log's `sandbox.start` names it */
+  network?: string
 }
 
 /** Largest patch shown inline in a comment, in bytes. */
@@ -34,7 +40,7 @@ export function pullRequestBody(report: RunReport, outcome: Outcome): string {
     ? `\n\nCloses #${origin.number}` : ''
   return [
     '## Summary', '', plainMarkdown(report.summary.trim() || '(the agent gave no summary)'), '',
-    '## Run', '', ...runLines(report, outcome)
+    '## Run', '', ...runLines(report, outcome), ...outputSections(report)
   ].join('\n') + closes
 }
 
@@ -45,8 +51,26 @@ export function commentBody(report: RunReport, outcome: Outcome, extra: string[]
     `${ICONS[outcome.kind]} **Airlock: ${outcome.kind}** — ${outcome.message}`,
     ...(summary ? ['', plainMarkdown(summary)] : []),
     ...extra.flatMap(section => ['', section]),
-    '', ...runLines(report, outcome).filter(line => !line.startsWith('- **Outcome'))
+    '', ...runLines(report, outcome).filter(line => !line.startsWith('- **Outcome')),
+    ...outputSections(report)
   ].join('\n')
+}
+
+/** A collapsed block with the tail of a phase's output, fenced so nothing in it renders. */
+export function outputSection(title: string, tail: string): string {
+  if (!tail.trim()) return ''
+  const fence = '`'.repeat(Math.max(3, longestRun(tail, '`') + 1))
+  return `<details><summary>${title}</summary>\n\n${fence}text\n${tail.trimEnd()}\n${fence}`
+    + '\n\n</details>'
+}
+
+function outputSections(report: RunReport): string[] {
+  const sections = [
+    report.setupTail ? outputSection('Output of the failing setup command', report.setupTail)
+      : '',
+    report.verifyTail ? outputSection('Verify output (last lines)', report.verifyTail) : ''
+  ].filter(Boolean)
+  return sections.flatMap(section => ['', section])
 }
 
 /** A collapsed block with the patch, or a note that it is too large to show. */
@@ -69,6 +93,7 @@ function runLines(report: RunReport, outcome: Outcome): string[] {
       + `$${report.costUsd.toFixed(4)}`
   ]
   if (report.verify) lines.push(`- **Verify:** ${report.verify}`)
+  if (report.network) lines.push(`- **Network:** ${report.network}`)
   if (report.task.requester) lines.push(`- **Requested by:** ${report.task.requester}`)
   if (report.runUrl) lines.push(`- **Run:** ${report.runUrl}`)
   if (report.artifactUrl) lines.push(`- **Audit log:** ${report.artifactUrl}`)

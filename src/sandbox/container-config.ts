@@ -41,8 +41,12 @@ export function parseUser(user: string): { uid: number; gid: number } {
   return { uid, gid: gid ?? uid }
 }
 
-/** Create options for the run's one container: every hardening setting is stated here. */
-export function containerSpec(settings: SandboxSettings, runId: string): ContainerCreateOptions {
+/**
+ * Create options for the run's one container: every hardening setting is stated here.
+ * `network` names a per-run Docker network to start on; without it there is none at all.
+ */
+export function containerSpec(settings: SandboxSettings, runId: string,
+  network?: string): ContainerCreateOptions {
   const { uid, gid } = parseUser(settings.user)
   const tmpfs = (size: number, mode: string): string =>
     `rw,nosuid,nodev,size=${size},mode=${mode},uid=${uid},gid=${gid}`
@@ -60,7 +64,7 @@ export function containerSpec(settings: SandboxSettings, runId: string): Contain
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,
-    NetworkDisabled: true,
+    NetworkDisabled: network === undefined,
     Volumes: { [VOLUME_DIR]: {} },
     HostConfig: {
       Privileged: false,
@@ -80,7 +84,7 @@ export function containerSpec(settings: SandboxSettings, runId: string): Contain
         { Name: 'nofile', Soft: OPEN_FILES, Hard: OPEN_FILES },
         { Name: 'core', Soft: 0, Hard: 0 }
       ],
-      NetworkMode: 'none',
+      NetworkMode: network ?? 'none',
       IpcMode: 'private',
       Binds: [],
       Devices: [],

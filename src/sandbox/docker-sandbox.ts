@@ -31,6 +31,8 @@ export interface SandboxOptions {
   graceMs?: number
   /** an engine already connected; default: connect as `connectEngine` does */
   docker?: Docker
+  /** a per-run Docker network to create the container on; default: no network at all */
+  network?: string
 }
 
 const MIB = 1024 * 1024
@@ -46,7 +48,8 @@ export async function startSandbox(options: SandboxOptions,
   log: (line: string) => void = () => undefined): Promise<Sandbox> {
   const docker = options.docker ?? await connectEngine()
   const image = await ensureImage(docker, options.settings.image, log)
-  const container = await docker.createContainer(containerSpec(options.settings, options.runId))
+  const container = await docker.createContainer(
+    containerSpec(options.settings, options.runId, options.network))
   log(`sandbox: created container ${container.id.slice(0, 12)} from ${image.name}`)
   try {
     const owner = { ...parseUser(options.settings.user), readOnly: options.settings.readOnly }
@@ -134,7 +137,7 @@ class DockerSandbox implements Sandbox {
     const stdout = new OutputCapture(this.capture)
     const stderr = new OutputCapture(this.capture)
     const reply = await this.channel.send({
-      command, cwd: `${WORKDIR}/${cwd}`, stdout, stderr,
+      command: withExports(options.env, command), cwd: `${WORKDIR}/${cwd}`, stdout, stderr,
       timeoutSeconds: options.timeoutSeconds ?? this.settings.commandTimeoutSeconds
     })
     return { command, exitCode: reply.exitCode, timedOut: reply.timedOut,
@@ -240,6 +243,19 @@ exit 0`, listing)
     return { exitCode: reply.exitCode, stdout: stdout.content().toString('utf8'),
       stderr: stderr.finish().text }
   }
+}
+
+/** The command text with `export` lines in front for a command's own variables. */
+function withExports(env: Record<string, string> | undefined, command: string): string {
+  const names = Object.keys(env ?? {})
+  if (names.length === 0) return command
+  const bad = names.find(name => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+  if (bad !== undefined) {
+    throw new Error(`The environment variable name "${bad}" is not a shell name; use letters, `
+      + 'digits and underscores.')
+  }
+  const exports = names.map(name => `export ${name}=${shellQuote(env?.[name] ?? '')}`)
+  return `${exports.join('\n')}\n${command}`
 }
 
 const TYPES: Record<string, FileEntry['type']> = {

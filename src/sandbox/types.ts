@@ -17,6 +17,8 @@ export interface CommandOptions {
   timeoutSeconds?: number
   /** working directory relative to the workspace root; default the root */
   cwd?: string
+  /** variables exported for this command only, on top of the container's own environment */
+  env?: Record<string, string>
 }
 
 export interface CommandResult {

@@ -1,0 +1,72 @@
+/** The run's own Docker networks: made per run, labelled with it, removed with it. */
+import type Docker from 'dockerode'
+import { connectEngine } from '../sandbox/engine.js'
+import { OWNER_LABEL, RUN_LABEL } from '../sandbox/container-config.js'
+
+/** `open`: a plain bridge with a way out; `allowlist`: internal, its only exit the proxy. */
+export type RunNetworkKind = 'open' | 'allowlist'
+
+/** A network made for one run. */
+export interface CreatedNetwork {
+  id: string
+  name: string
+  kind: RunNetworkKind
+  /** the host's address on the network's bridge */
+  gateway: string
+}
+
+/** Creates one labelled bridge network for the run; `allowlist` makes it `Internal`. */
+export async function createRunNetwork(docker: Docker, runId: string,
+  kind: RunNetworkKind): Promise<CreatedNetwork> {
+  const suffix = Math.random().toString(36).slice(2, 8)
+  const name = `airlock-${runId.replace(/[^a-zA-Z0-9_.-]/g, '-').slice(0, 40)}-${kind}-${suffix}`
+  const network = await docker.createNetwork({
+    Name: name,
+    Driver: 'bridge',
+    CheckDuplicate: true,
+    Internal: kind === 'allowlist',
+    Labels: { [OWNER_LABEL]: '1', [RUN_LABEL]: runId },
+    // One container per run: nothing on the bridge needs to talk to a neighbour.
+    Options: { 'com.docker.network.bridge.enable_icc': 'false' }
+  })
+  try {
+    const info = await network.inspect() as Docker.NetworkInspectInfo
+    const gateway = info.IPAM?.Config?.find(c => c.Gateway && !c.Gateway.includes(':'))?.Gateway
+    if (!gateway) throw new Error(`the engine gave network ${name} no IPv4 gateway address`)
+    return { id: network.id, name, kind, gateway }
+  } catch (error) {
+    await network.remove().catch(() => undefined)
+    throw error
+  }
+}
+
+/**
+ * Removes every network labelled with the run, first disconnecting anything still on it;
+ * returns how many went. Call it after the run's containers are gone.
+ */
+export async function sweepNetworks(runId: string, docker?: Docker): Promise<number> {
+  const engine = docker ?? await connectEngine()
+  const found = await engine.listNetworks({ filters: { label: [`${RUN_LABEL}=${runId}`] } })
+  let removed = 0
+  for (const info of found) {
+    if (await removeNetwork(engine, info.Id)) removed++
+  }
+  return removed
+}
+
+/** Removes one network; `false` when it was already gone. */
+export async function removeNetwork(docker: Docker, id: string): Promise<boolean> {
+  const network = docker.getNetwork(id)
+  try {
+    const info = await network.inspect() as Docker.NetworkInspectInfo
+    for (const container of Object.keys(info.Containers ?? {})) {
+      await network.disconnect({ Container: container, Force: true }).catch(() => undefined)
+    }
+    await network.remove()
+    return true
+  } catch (error) {
+    // Another sweep or the run's own cleanup may have got there first.
+    if ((error as { statusCode?: number } | null)?.statusCode === 404) return false
+    throw error
+  }
+}

@@ -1,0 +1,51 @@
+/** The allow-list's matching rules, kept apart from the proxy so they read and test alone. */
+
+/** A request's destination, as the proxy decides on it. */
+export interface Destination {
+  /** lower-case host name or address, without brackets or a trailing dot */
+  host: string
+  port: number
+}
+
+/** The ports a listed host may be reached on unless the proxy is told otherwise. */
+export const DEFAULT_PORTS: readonly number[] = [80, 443]
+
+/**
+ * Whether `host` matches one of `patterns`: an exact name, or `*.domain` for any name below
+ * `domain` (not `domain` itself). Both sides compare case-insensitively.
+ */
+export function hostAllowed(host: string, patterns: readonly string[]): boolean {
+  const name = normalHost(host)
+  return patterns.some(raw => {
+    const pattern = normalHost(raw)
+    if (pattern.startsWith('*.')) return name.endsWith(pattern.slice(1))
+    return name === pattern
+  })
+}
+
+/** Reads the `host:port` target of a CONNECT request; `undefined` when it is malformed. */
+export function parseAuthority(target: string): Destination | undefined {
+  const match = /^(?:\[([0-9a-f:.]+)\]|([^:[\]/\s@]+)):(\d{1,5})$/i.exec(target)
+  if (!match) return undefined
+  const port = Number(match[3])
+  if (port < 1 || port > 65535) return undefined
+  return { host: normalHost(match[1] ?? match[2]), port }
+}
+
+/** Reads the destination of a plain proxy request's absolute URI (`http://host[:port]/…`). */
+export function parseAbsoluteUri(target: string): Destination | undefined {
+  let url: URL
+  try {
+    url = new URL(target)
+  } catch {
+    return undefined
+  }
+  // Only plain HTTP travels as an absolute URI; HTTPS comes as CONNECT.
+  if (url.protocol !== 'http:' || !url.hostname) return undefined
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  return { host: normalHost(host), port: url.port ? Number(url.port) : 80 }
+}
+
+function normalHost(host: string): string {
+  return host.trim().toLowerCase().replace(/\.$/, '')
+}
