@@ -106,4 +106,24 @@ describe('MarkerCutter', () => {
     expect(data.join('')).toBe('NONCX ')
     expect(cutter.done).toBe(true)
   })
+
+  it('cuts at the marker however the stream is split', () => {
+    const marker = Buffer.from('0123456789abcdef')
+    const wire = Buffer.concat([Buffer.from('output with 0123 and 0123456789abcde in it'),
+      marker, Buffer.from(' 42\n')])
+    for (let size = 1; size <= wire.length; size++) {
+      for (let offset = 0; offset < size; offset += 3) {
+        const data: Buffer[] = []
+        const after: Buffer[] = []
+        const cutter = new MarkerCutter(marker, c => data.push(Buffer.from(c)),
+          r => after.push(Buffer.from(r)))
+        const cuts = [0, offset]
+        for (let at = offset + size; at < wire.length; at += size) cuts.push(at)
+        cuts.push(wire.length)
+        for (let i = 0; i + 1 < cuts.length; i++) cutter.push(wire.subarray(cuts[i], cuts[i + 1]))
+        expect(Buffer.concat(data).toString()).toBe('output with 0123 and 0123456789abcde in it')
+        expect(Buffer.concat(after).toString()).toBe(' 42\n')
+      }
+    }
+  })
 })

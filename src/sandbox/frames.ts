@@ -54,16 +54,38 @@ export class MarkerCutter {
       this.afterMarker(chunk)
       return
     }
-    const buf = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk
-    const at = buf.indexOf(this.marker)
+    // Only the seam between the held bytes and the chunk is copied, never the whole chunk,
+    // so a flood makes no garbage in proportion to its size.
+    const m = this.marker.length
+    if (this.held.length > 0) {
+      const seam = Buffer.concat([this.held, chunk.subarray(0, m - 1)])
+      const at = seam.indexOf(this.marker)
+      if (at >= 0 && at < this.held.length) {
+        this.found = true
+        if (at > 0) this.onData(seam.subarray(0, at))
+        this.held = Buffer.alloc(0)
+        this.afterMarker(chunk.subarray(at + m - seam.length + Math.min(chunk.length, m - 1)))
+        return
+      }
+      if (chunk.length < m - 1) {
+        this.keepTail(seam)
+        return
+      }
+      this.onData(this.held)
+      this.held = Buffer.alloc(0)
+    }
+    const at = chunk.indexOf(this.marker)
     if (at >= 0) {
       this.found = true
-      this.held = Buffer.alloc(0)
-      if (at > 0) this.onData(buf.subarray(0, at))
-      this.afterMarker(buf.subarray(at + this.marker.length))
+      if (at > 0) this.onData(chunk.subarray(0, at))
+      this.afterMarker(chunk.subarray(at + m))
       return
     }
-    // The last marker-length-minus-one bytes might be the start of the marker.
+    this.keepTail(chunk)
+  }
+
+  /** Passes on all but the last marker-length-minus-one bytes, which may start the marker. */
+  private keepTail(buf: Buffer): void {
     const keep = Math.min(buf.length, this.marker.length - 1)
     if (buf.length > keep) this.onData(buf.subarray(0, buf.length - keep))
     this.held = Buffer.from(buf.subarray(buf.length - keep))
