@@ -6,7 +6,8 @@ const shared = {
   testEnvironment: 'node',
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {
-    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }]
+    '^.+\\.ts$': ['ts-jest',
+      { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }]
   }
 }
 

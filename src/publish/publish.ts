@@ -70,9 +70,20 @@ export async function publish(request: PublishRequest): Promise<PublishResult> {
       [`The change was refused:\n${plainMarkdown(reasons)}`], { patchPath })
     }
   }
-  if (request.ended) {
+  // A run whose budget ran out still publishes what it did, always as a draft, and its
+  // outcome stays `budget-exhausted`; any other unsuccessful end only replies.
+  const partial = request.ended?.kind === 'budget-exhausted' && hasChanges
+  if (request.ended && !partial) {
     const patchPath = hasChanges ? await savePatch(request, PATCH_FILE) : undefined
     return reply(request, postable, request.ended, [], { patchPath })
+  }
+  if (partial) {
+    const ended = request.ended as Outcome
+    const published = await publishChanges({ ...request,
+      settings: { ...request.settings, draft: true } }, postable)
+    return published.outcome.kind === ended.kind ? published : { ...published,
+      outcome: { kind: ended.kind,
+        message: postable(`${ended.message}; ${published.outcome.message}`) } }
   }
   if (!hasChanges) {
     return reply(request, postable, { kind: 'no-changes',
@@ -131,7 +142,8 @@ async function toPullRequest(request: PublishRequest, postable: Postable):
       + 'command line, GITHUB_TOKEN), or choose `output: branch` or `patch`.')
   }
   const branch = safeBranch(request)
-  const pending: Outcome = { kind: 'changes-published', message: `proposed on ${branch}` }
+  const pending: Outcome = request.ended
+    ?? { kind: 'changes-published', message: `proposed on ${branch}` }
   const result = await publishPullRequest({
     github, repoDir: request.repoDir, patch: request.changes.patch, branch,
     base: settings.baseBranch || await github.getDefaultBranch(),
@@ -156,10 +168,14 @@ async function toPullRequest(request: PublishRequest, postable: Postable):
 /** Finishes the reply (when there is one) and returns the outcome with what was written. */
 async function reply(request: PublishRequest, postable: Postable, outcome: Outcome,
   extra: string[], result: Omit<PublishResult, 'outcome'>): Promise<PublishResult> {
+  // A partial run keeps its own outcome and says where its changes went.
+  const final: Outcome = request.ended
+    ? { kind: request.ended.kind, message: `${request.ended.message}; ${outcome.message}` }
+    : outcome
   // The outcome line also goes to logs, outputs and the step summary: it is made safe here.
-  const safe = { ...outcome, message: postable(outcome.message) }
+  const safe = { ...final, message: postable(final.message) }
   if (!request.reply || request.output === 'none') return { outcome: safe, ...result }
-  const commentUrl = await request.reply.finish(commentBody(request.report, outcome, extra))
+  const commentUrl = await request.reply.finish(commentBody(request.report, final, extra))
   request.audit?.record({ type: 'publish', target: 'comment', url: commentUrl })
   return { outcome: safe, commentUrl, ...result }
 }
