@@ -13,12 +13,3 @@ export interface Reporter {
   progress(line: string): void
 }
 
-/**
- * Makes text safe to print in a GitHub Actions log: a line that starts with `::` or with
- * the older `##[` (after optional spaces) would be read by the runner as a workflow command
- * such as `::add-mask::` or `::stop-commands::`. A zero-width space after the first
- * character keeps the text readable and inert.
- */
-export function neutralizeWorkflowCommands(text: string): string {
-  return text.replace(/^(\s*)(:(?=:)|#(?=#\[))/gm, '$1$2\u200b')
-}

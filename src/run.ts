@@ -69,7 +69,7 @@ export async function runTask(request: RunRequest): Promise<RunResult> {
     result.network = network.describe()
     sandbox = await startingSandbox(request, network)
     if (request.signal.aborted) throw new Cancelled()
-    result.setup = await settingUp(request, sandbox, network)
+    result.setup = await commandPhase(request, sandbox, network, 'setup')
     if (result.setup && !result.setup.passed) {
       result.outcome = { kind: 'failed', message: `setup failed: ${result.setup.headline}` }
       result.publish = await publishing(request, result, emptyChanges(), result.outcome)
@@ -78,7 +78,7 @@ export async function runTask(request: RunRequest): Promise<RunResult> {
     result.agent = await runningTheAgent(request, sandbox, network)
     const ended = endingOutcome(result.agent)
     if (!ended || ended.kind === 'budget-exhausted') {
-      result.verify = await verifying(request, sandbox, network)
+      result.verify = await commandPhase(request, sandbox, network, 'verify')
     }
     const changes = await collectingChanges(request, sandbox)
     const verifyBlocks = request.settings.verifyRequired && result.verify?.passed === false
@@ -115,13 +115,15 @@ async function startingSandbox(request: RunRequest, network: RunNetwork): Promis
   })
 }
 
-async function settingUp(request: RunRequest, sandbox: Sandbox,
-  network: RunNetwork): Promise<CommandsReport | undefined> {
-  const commands = request.settings.setup
+/** Runs the `setup` or `verify` commands, on the network that phase is given. */
+async function commandPhase(request: RunRequest, sandbox: Sandbox, network: RunNetwork,
+  phase: 'setup' | 'verify'): Promise<CommandsReport | undefined> {
+  const commands = request.settings[phase]
   if (commands.length === 0) return undefined
-  return request.reporter.group('Setting up', async () => runCommands(sandbox, commands,
-    'setup', request.settings.sandbox.commandTimeoutSeconds, request.audit, request.reporter,
-    await network.enter('setup', sandbox.containerId)))
+  const title = phase === 'setup' ? 'Setting up' : 'Verifying'
+  return request.reporter.group(title, async () => runCommands(sandbox, commands, phase,
+    request.settings.sandbox.commandTimeoutSeconds, request.audit, request.reporter,
+    await network.enter(phase, sandbox.containerId)))
 }
 
 async function runningTheAgent(request: RunRequest, sandbox: Sandbox,
@@ -137,15 +139,6 @@ async function runningTheAgent(request: RunRequest, sandbox: Sandbox,
       + `${agent.usage.prompt + agent.usage.completion} tokens, $${agent.costUsd.toFixed(4)}`)
     return agent
   })
-}
-
-async function verifying(request: RunRequest, sandbox: Sandbox,
-  network: RunNetwork): Promise<CommandsReport | undefined> {
-  const commands = request.settings.verify
-  if (commands.length === 0) return undefined
-  return request.reporter.group('Verifying', async () => runCommands(sandbox, commands,
-    'verify', request.settings.sandbox.commandTimeoutSeconds, request.audit, request.reporter,
-    await network.enter('verify', sandbox.containerId)))
 }
 
 async function collectingChanges(request: RunRequest, sandbox: Sandbox): Promise<ChangeSet> {
