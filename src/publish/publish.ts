@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { AuditSink } from '../audit/types.js'
 import type { GitHub } from '../github/client.js'
 import type { Outcome } from '../outcome.js'
-import { checkChanges } from '../sandbox/changes.js'
+import { checkChanges, type Violation } from '../sandbox/changes.js'
 import type { ChangeSet } from '../sandbox/types.js'
 import type { ChangePolicy, GitHubSettings, OutputMode } from '../settings.js'
 import type { Task } from '../task/types.js'
@@ -56,9 +56,11 @@ export async function publish(request: PublishRequest): Promise<PublishResult> {
   const { changes } = request
   const hasChanges = changes.patch.length > 0
   if (hasChanges) {
-    const violations = checkChanges(changes, request.policy)
+    const violations = [...checkChanges(changes, request.policy),
+      ...secretViolations(changes, request.redact)]
     if (violations.length > 0) {
-      const patchPath = await savePatch(request, REFUSED_PATCH_FILE)
+      // A patch that carries a secret must not reach the artifact either.
+      const patchPath = await savePatch(request, REFUSED_PATCH_FILE, request.redact)
       for (const v of violations) {
         request.audit?.record({ type: 'policy.refusal', rule: v.rule, path: v.path,
           message: v.message })
@@ -206,10 +208,30 @@ function commitMessage(request: PublishRequest, postable: Postable): string {
   return postable([...lines, '', ...trailers].join('\n').trim())
 }
 
-async function savePatch(request: PublishRequest, name: string): Promise<string> {
+async function savePatch(request: PublishRequest, name: string,
+  redact?: (text: string) => string): Promise<string> {
   const path = join(request.auditDir, name)
-  await writeFile(path, request.changes.patch)
+  const { patch } = request.changes
+  await writeFile(path, redact ? Buffer.from(redact(patch.toString('latin1')), 'latin1') : patch)
   return path
+}
+
+/**
+ * Every file of the change whose name or text carries a secret's value (raw, hex, base64 or
+ * URL-encoded): such a change is refused whole rather than pushed with the value in it.
+ * Known shortcoming: a binary file's content is base85 in the patch and is not searched; a
+ * check of the workspace's files themselves inside the sandbox would close that.
+ */
+export function secretViolations(changes: ChangeSet,
+  redact: (text: string) => string): Violation[] {
+  const text = changes.patch.toString('latin1')
+  if (redact(text) === text) return []
+  const sections = text.split(/^(?=diff --git )/m).filter(s => redact(s) !== s)
+  return sections.map(section => {
+    const header = redact(/^diff --git (.*)$/m.exec(section)?.[1] ?? 'the patch')
+    return { path: header, rule: 'secret-value' as const, message: `${header} carries the `
+      + 'value of a secret the run knows (raw or encoded); the change is refused.' }
+  })
 }
 
 export interface RefusalRequest {

@@ -15,7 +15,7 @@ import { SERVER_STATE_DIR } from './command-server.js'
 export interface Violation {
   path: string
   rule: 'outside-repository' | 'git-directory' | 'protected-path' | 'too-many-files'
-    | 'patch-too-large' | 'unreadable-patch'
+    | 'patch-too-large' | 'unreadable-patch' | 'secret-value'
   message: string
 }
 
