@@ -98,23 +98,22 @@ export async function hostileRun(options: HostileOptions): Promise<HostileRun> {
     github: client, reply })
   await finishRecord({ audit, reporter, settings, startedAt, mode: 'action' }, result,
     'airlock-audit', { GITHUB_STEP_SUMMARY: summaryFile })
+  const published = (): string => [
+    JSON.stringify(result.outcome),
+    ...filesUnder(auditDir).map(f => readFileSync(f, 'latin1')),
+    readFileSync(summaryFile, 'utf8'),
+    // The token in the Authorization header is the API's own credential, not a leak.
+    ...github.requests.map(({ authorization: _token, ...r }) => JSON.stringify(r)),
+    ...github.postedTexts(),
+    JSON.stringify(github.pullRequests()),
+    reporterLines.join('\n'),
+    remoteHistory(repos.bare)
+  ].join('\n')
   return {
-    result, runId, model, github, repos, auditDir, summaryFile, reporterLines,
+    result, runId, model, github, repos, auditDir, summaryFile, reporterLines, published,
     verify: () => verifyAuditLog(auditDir),
-    everything() {
-      return [...model.requests.map(r => JSON.stringify(r.body)), this.published()].join('\n')
-    },
-    published: () => [
-      JSON.stringify(result.outcome),
-      ...filesUnder(auditDir).map(f => readFileSync(f, 'latin1')),
-      readFileSync(summaryFile, 'utf8'),
-      // The token in the Authorization header is the API's own credential, not a leak.
-      ...github.requests.map(({ authorization: _token, ...r }) => JSON.stringify(r)),
-      ...github.postedTexts(),
-      JSON.stringify(github.pullRequests()),
-      reporterLines.join('\n'),
-      remoteHistory(repos.bare)
-    ].join('\n')
+    everything: () => [...model.requests.map(r => JSON.stringify(r.body)), published()]
+      .join('\n')
   }
 }
 
