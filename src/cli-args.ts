@@ -4,7 +4,7 @@
  * command line is visible to every process on the machine and lands in shell history.
  */
 import { INPUTS } from './inputs.js'
-import type { InputSource } from './settings.js'
+import { defaultOf, type InputSource } from './settings.js'
 
 export type Command = 'run' | 'replay' | 'verify' | 'demo' | 'help' | 'version'
 
@@ -106,6 +106,18 @@ export function cliInputSource(args: CliArgs, env: NodeJS.ProcessEnv,
   }
 }
 
+/** The command line's defaults: the action's, except that a run writes a patch. */
+export function cliDefaultOf(name: string): string {
+  if (name === 'output') return 'patch'
+  return defaultOf(name)
+}
+
+/** Where an input means something else on the command line than in a workflow. */
+const CLI_DESCRIPTIONS: Record<string, string> = {
+  'audit-dir': 'Where the audit log is written (default: ~/.airlock/runs/RUN-ID, a new folder '
+    + 'per run).'
+}
+
 /** Exit codes, one per outcome, so scripts can tell them apart without parsing output. */
 export const EXIT_CODES = {
   'changes-published': 0,
@@ -124,12 +136,14 @@ export function helpText(command?: Command): string {
       return RUN_HELP
     case 'replay':
       return [
-        'airlock replay DIR [--repo DIR] [--json]',
+        'airlock replay DIR [--repo DIR] [--image IMAGE] [--audit-dir OUT] [--json]',
         '',
         'Re-runs the commands and file writes recorded in the audit directory DIR in a fresh',
         'sandbox from the recorded image, without calling any model, and reports whether the',
         'resulting changes are identical to the recorded ones. --repo is the repository the',
-        'run started from (default: the current directory). Exit 0 when identical, 1 when not.'
+        'run started from (default: the current directory); --image replays on a named image',
+        'instead of the recorded one; the replay\'s own log, transcript and patch go to',
+        '--audit-dir (default: DIR-replay-XXXXXX). Exit 0 when identical, 1 when not.'
       ].join('\n')
     case 'verify':
       return [
@@ -141,10 +155,11 @@ export function helpText(command?: Command): string {
       ].join('\n')
     case 'demo':
       return [
-        'airlock demo [--json]',
+        'airlock demo [--audit-dir OUT] [--json]',
         '',
         'Replays a recorded run of a real fix on a small sample repository in the sandbox,',
-        'with no model and no API key, and leaves a patch and an HTML transcript to open.',
+        'with no model and no API key, and leaves a patch and an HTML transcript to open',
+        'in --audit-dir (default: .airlock/demo/TIMESTAMP).',
         'Needs a Docker engine and the local sandbox image (bash scripts/setup.sh).'
       ].join('\n')
     default:
@@ -166,8 +181,9 @@ export function helpText(command?: Command): string {
 
 const RUN_HELP = (() => {
   const flags = INPUTS.filter(i => !i.secret && i.name !== 'repository-path').map(i => {
-    const def = i.default && !i.default.startsWith('${{') ? ` (default: ${i.default})` : ''
-    return `  --${i.name} VALUE${def}\n      ${i.description}`
+    const value = cliDefaultOf(i.name)
+    const def = value ? ` (default: ${value})` : ''
+    return `  --${i.name} VALUE${def}\n${wrap(CLI_DESCRIPTIONS[i.name] ?? i.description)}`
   })
   return [
     'airlock run [--repo DIR] (--task TEXT | --task-file FILE) --model NAME [flags]',
@@ -181,7 +197,29 @@ const RUN_HELP = (() => {
     'OPENAI_API_KEY) for the model, the variables named by --fallback-providers\' api-key-env,',
     'and AIRLOCK_SECRETS for further values to redact, one per line.',
     '',
+    'Flags of the command line:',
+    '  --repo DIR\n      The repository to work on (default: .); the action calls it '
+      + '`repository-path`.',
+    '  --task-file FILE\n      Read the task from FILE instead of --task.',
+    '  --json\n      Print the outcome and where things are as one JSON object on stdout.',
+    '',
     'Flags (every action input, with the same name):',
     ...flags
   ].join('\n')
 })()
+
+/** Indents a description under its flag, wrapped to fit 100 columns. */
+function wrap(text: string): string {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + word.length + 1 > 92) {
+      lines.push(line)
+      line = word
+    } else {
+      line = line ? `${line} ${word}` : word
+    }
+  }
+  if (line) lines.push(line)
+  return lines.map(l => `      ${l}`).join('\n')
+}

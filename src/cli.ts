@@ -12,14 +12,14 @@ import { executeTool } from './agent/index.js'
 import { AuditLog, verifyAuditLog } from './audit/index.js'
 import { replayRun, type ReplayResult } from './audit/replay.js'
 import {
-  cliInputSource, EXIT_CODES, helpText, parseArgs, UsageError, type CliArgs
+  cliDefaultOf, cliInputSource, EXIT_CODES, helpText, parseArgs, UsageError, type CliArgs
 } from './cli-args.js'
 import type { Outcome } from './outcome.js'
 import { AIRLOCK_VERSION, finishRecord, recordRunStart, type RunRecord } from './record.js'
 import type { Reporter } from './reporter.js'
 import { messageOf, runTask, type RunResult } from './run.js'
 import { startSandbox, sweepContainers } from './sandbox/index.js'
-import { defaultOf, readSettings, SettingsError, type Settings } from './settings.js'
+import { readSettings, SettingsError, type Settings } from './settings.js'
 import type { Task } from './task/types.js'
 
 /** Where the command line writes: stdout for results (`--json`), stderr for progress. */
@@ -71,7 +71,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
 async function runCommand(args: CliArgs, env: NodeJS.ProcessEnv,
   term: Terminal): Promise<number> {
   const startedAt = Date.now()
-  const settings = readSettings(cliInputSource(args, env, cliDefault), env)
+  const settings = readSettings(cliInputSource(args, env, cliDefaultOf), env)
   const task = readTask(args, settings)
   const repoDir = resolve(args.repo)
   if (!existsSync(repoDir)) {
@@ -105,12 +105,6 @@ async function runCommand(args: CliArgs, env: NodeJS.ProcessEnv,
     tokens: result.agent ? result.agent.usage.prompt + result.agent.usage.completion : 0,
     'cost-usd': Number((result.agent?.costUsd ?? 0).toFixed(4))
   })
-}
-
-/** The command line's defaults: the action's, except that a run writes a patch. */
-function cliDefault(name: string): string {
-  if (name === 'output') return 'patch'
-  return defaultOf(name)
 }
 
 function readTask(args: CliArgs, settings: Settings): Task {
@@ -172,7 +166,7 @@ interface Replayed {
 async function replayInto(dir: string, out: string, repoDir: string, args: CliArgs,
   env: NodeJS.ProcessEnv, term: Terminal): Promise<Replayed> {
   const startedAt = Date.now()
-  const settings = readSettings(cliInputSource(args, env, cliDefault), env)
+  const settings = readSettings(cliInputSource(args, env, cliDefaultOf), env)
   const runId = `replay-${randomBytes(4).toString('hex')}`
   const audit = await AuditLog.create({ dir: out, secrets: settings.secrets, runId })
   const reporter = cliReporter(term, audit.redact)
