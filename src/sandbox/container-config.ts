@@ -20,6 +20,16 @@ export const OWNER_LABEL = 'airlock'
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 const SERVER_STATE_BYTES = 64 * 1024 * 1024
 const OPEN_FILES = 4096
+/**
+ * The largest file any process may write (RLIMIT_FSIZE; past it the writer gets SIGXFSZ).
+ * The workspace is an anonymous Docker volume on the host's disk, and neither the volume nor
+ * overlay2 on ext4 can cap its total size, so this is the defence that exists everywhere: one
+ * runaway write stops at 1 GiB, and the command timeout bounds how many such files fit in.
+ * Known shortcoming: many files, each under the cap, can still fill the host's disk until the
+ * command times out; a workspace on a size-capped filesystem (a tmpfs filled through the
+ * command server instead of `putArchive`, or an xfs project quota) would close it.
+ */
+export const MAX_FILE_BYTES = 1024 ** 3
 
 /** The container's whole environment, built here and never copied from the host's. */
 export function containerEnv(): string[] {
@@ -82,7 +92,8 @@ export function containerSpec(settings: SandboxSettings, runId: string,
       PidsLimit: settings.pidsLimit,
       Ulimits: [
         { Name: 'nofile', Soft: OPEN_FILES, Hard: OPEN_FILES },
-        { Name: 'core', Soft: 0, Hard: 0 }
+        { Name: 'core', Soft: 0, Hard: 0 },
+        { Name: 'fsize', Soft: MAX_FILE_BYTES, Hard: MAX_FILE_BYTES }
       ],
       NetworkMode: network ?? 'none',
       // On a run network Docker's resolver forwards names it cannot answer to servers the
