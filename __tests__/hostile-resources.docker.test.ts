@@ -83,8 +83,7 @@ describe('a malicious agent exhausting resources', () => {
     }
     const commands = run.verify().events.filter(e => e.type === 'command')
     expect(commands).toHaveLength(names.length)
-    const by = Object.fromEntries(names.map((n, i) => [n, commands[i]])) as Record<string,
-      Record<string, unknown>>
+    const by = Object.fromEntries(names.map((n, i) => [n, commands[i]]))
     const observed = (name: string): string => {
       const messages = run?.model.completions[names.indexOf(name) + 1].body.messages as
         { role: string; content: string }[]
@@ -93,7 +92,7 @@ describe('a malicious agent exhausting resources', () => {
     for (const name of names) {
       // Nothing ran past its timeout (plus the server's grace), whatever it did.
       const limit = (ATTACKS[name].timeout_seconds ?? 8) * 1000 + 3000
-      expect([name, by[name].durationMs as number < limit]).toEqual([name, true])
+      expect([name, by[name].durationMs < limit]).toEqual([name, true])
     }
     // The pids limit stops the bomb; the server kills what is left when the command ends.
     expect(observed('forkBomb')).toMatch(/Cannot fork|Resource temporarily unavailable/)
