@@ -28,7 +28,8 @@ const HTML_ESCAPES: Record<string, string> = {
  * log; people still see two colons.
  */
 export function neutralizeWorkflowCommands(text: string): string {
-  return text.replace(/::/g, ':\u200d:')
+  // `##[name]` is the runner's older command syntax, still parsed (`##[error]`, `##[group]`).
+  return text.replace(/::/g, ':\u200d:').replace(/##\[/g, '#\u200d#[')
 }
 
 /** One line of at most `max` characters: newlines become `⏎`, the middle gives way to `…`. */
