@@ -48,6 +48,31 @@ describe('the sandbox failing under the run', () => {
     })
 })
 
+describe('a cancel (SIGTERM) mid-command', () => {
+  let run: HostileRun | undefined
+
+  afterEach(async () => {
+    if (run) expect(await leftovers(run.runId)).toEqual([])
+    await disposeHostileRun(run)
+    run = undefined
+  })
+
+  test('ends cancelled within seconds, the log complete and verified', async () => {
+    const controller = new AbortController()
+    let abortedAt = 0
+    run = await hostileRun({ inputs: { 'command-timeout': '30' }, script: [longCommand, never],
+      signal: controller.signal, onStarted: () => void setTimeout(() => {
+        abortedAt = Date.now()
+        controller.abort()
+      }, 1500) })
+    expect(Date.now() - abortedAt).toBeLessThan(5000)
+    expect(run.result.outcome.kind).toBe('cancelled')
+    expect(run.model.completions).toHaveLength(1)
+    expect(run.verify()).toMatchObject({ ok: true, complete: true })
+    expect(run.verify().events.at(-1)).toMatchObject({ type: 'outcome', kind: 'cancelled' })
+  })
+})
+
 describe('the engine going away mid-run', () => {
   let run: HostileRun | undefined
   let proxy: Server | undefined
