@@ -254,6 +254,19 @@ describe('the action, run as the runner runs it', () => {
       expect(github.pullRequests()).toEqual([])
     })
 
+  test('a bad input fails the step naming the input, before any model call', async () => {
+    const job = await prepare('workflow_dispatch', webhookExample('workflow_dispatch'), fixTypo,
+      { task: 'Fix the typo.', 'max-steps': 'lots' })
+    const main = await job.startMain().done
+
+    expect(main.code).toBe(1)
+    expect(main.outputs.outcome).toBe('failed')
+    expect(annotations(main.stdout, 'error')).toEqual(
+      ['Input `max-steps` must be a number, got "lots".'])
+    expect(model?.requests).toEqual([])
+    expect(await containersOf(job)).toEqual([])
+  })
+
   test('no changes: the step succeeds with a notice and opens nothing', async () => {
     const job = await prepare('workflow_dispatch', webhookExample('workflow_dispatch'),
       [toolReply('bash', { command: 'grep -c greeting README.md' }),

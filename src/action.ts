@@ -35,6 +35,9 @@ export async function runAction(env: NodeJS.ProcessEnv = process.env): Promise<v
   try {
     await runMainStep(env)
   } catch (error) {
+    // Only a failure before the audit log exists lands here (a bad input, an unwritable
+    // audit directory); the outcome output is still set, so a later step can branch on it.
+    core.setOutput('outcome', 'failed')
     core.setFailed(messageOf(error))
   }
 }
