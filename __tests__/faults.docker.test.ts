@@ -45,6 +45,11 @@ describe('the sandbox failing under the run', () => {
       expect(attackedAt).toBeGreaterThan(started)
       expect(ended - attackedAt).toBeLessThan(5000)
       expect(run.verify()).toMatchObject({ ok: true, complete: true })
+      // The "working on it" reply is replaced by the failure, not left behind.
+      const replies = run.github.commentsOn(1).map(c => c.body)
+      expect(replies).toHaveLength(1)
+      expect(replies[0]).toMatch(/failed/i)
+      expect(replies[0]).not.toMatch(/working on this/i)
     })
 })
 

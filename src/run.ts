@@ -98,7 +98,21 @@ export async function runTask(request: RunRequest): Promise<RunResult> {
     await removingSandbox(request, sandbox)
     await closingNetwork(request, network)
   }
+  if (!result.publish && request.reply) await replyingWithFailure(request, result)
   return result
+}
+
+/**
+ * A run that failed before or while publishing still answers where it was asked, so the
+ * "working on it" comment never stays the last word.
+ */
+async function replyingWithFailure(request: RunRequest, result: RunResult): Promise<void> {
+  try {
+    result.publish = await publishing(request, result, emptyChanges(), result.outcome)
+  } catch (error) {
+    request.reporter.warning(`Writing the outcome to the reply comment failed: `
+      + messageOf(error))
+  }
 }
 
 async function startingSandbox(request: RunRequest, network: RunNetwork): Promise<Sandbox> {
