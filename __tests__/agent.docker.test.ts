@@ -1,35 +1,19 @@
-import { execFile, execFileSync } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
-import type { AuditEvent, AuditSink } from '../src/audit/types.js'
+import { execFileSync } from 'node:child_process'
+import { rm } from 'node:fs/promises'
 import { runAgent } from '../src/agent/loop.js'
 import { startSandbox, sweepContainers } from '../src/sandbox/index.js'
 import type { Sandbox } from '../src/sandbox/types.js'
 import { settingsWithDefaults } from '../src/settings.js'
+import { makeGitRepo } from './helpers/git-repo.js'
+import { MemoryAudit } from './helpers/memory-audit.js'
 import { ModelServer, toolReply } from './helpers/model-server.js'
 
-const run = promisify(execFile)
 const IMAGE = 'airlock-test:bookworm'
 const RUN_ID = `agent-test-${process.pid}`
 
-class MemoryAudit implements AuditSink {
-  events: AuditEvent[] = []
-  record(event: AuditEvent): void {
-    this.events.push(event)
-  }
-}
-
-async function makeRepo(): Promise<string> {
-  const repo = await mkdtemp(join(tmpdir(), 'airlock-agent-repo-'))
-  await writeFile(join(repo, 'greet.sh'), '#!/bin/sh\necho "helo, world"\n')
-  await writeFile(join(repo, 'AGENTS.md'), 'Keep scripts POSIX sh.\n')
-  await run('git', ['init', '-q', repo])
-  await run('git', ['-C', repo, 'add', '.'])
-  await run('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid',
-    'commit', '-qm', 'init'])
-  return repo
+function makeRepo(): Promise<string> {
+  return makeGitRepo('airlock-agent-repo-', { 'greet.sh': '#!/bin/sh\necho "helo, world"\n',
+    'AGENTS.md': 'Keep scripts POSIX sh.\n' })
 }
 
 describe('agent loop in the real sandbox', () => {

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, mkdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { AuditEvent, AuditSink } from '../src/audit/types.js'
 import { ELIDED_PREFIX } from '../src/agent/context.js'
 import { runAgent, type AgentOptions } from '../src/agent/loop.js'
 import { findPromptsDir, taskMessage } from '../src/agent/prompt.js'
@@ -13,16 +12,8 @@ import { LocalSandbox } from './helpers/agent-local-sandbox.js'
 import {
   closedPortUrl, errorReply, ModelServer, textReply, toolReply, toolsReply, type Script
 } from './helpers/model-server.js'
+import { MemoryAudit } from './helpers/memory-audit.js'
 
-class MemoryAudit implements AuditSink {
-  events: AuditEvent[] = []
-  record(event: AuditEvent): void {
-    this.events.push(event)
-  }
-  of<T extends AuditEvent['type']>(type: T): Extract<AuditEvent, { type: T }>[] {
-    return this.events.filter(e => e.type === type) as Extract<AuditEvent, { type: T }>[]
-  }
-}
 
 const task: Task = { instructions: 'Fix the greeting.', origin: { kind: 'input', event: 'cli' } }
 const finish = (summary = 'done') => toolReply('finish', { summary })

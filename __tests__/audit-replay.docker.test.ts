@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { runAgent } from '../src/agent/loop.js'
 import { executeTool } from '../src/agent/tools.js'
 import { AuditLog } from '../src/audit/log.js'
@@ -17,20 +15,14 @@ import type { Settings } from '../src/settings.js'
 import { ModelServer, toolReply } from './helpers/model-server.js'
 import type { ScriptEntry } from './helpers/model-server.js'
 import { eventValidator, logLines, writeLogLines } from './helpers/audit-files.js'
+import { makeGitRepo } from './helpers/git-repo.js'
 
-const exec = promisify(execFile)
 const IMAGE = 'airlock-test:bookworm'
 const RUN_ID = `audit-replay-${process.pid}`
 const SECRET = 'sk-replay-secret-123456'
 
-async function makeRepo(): Promise<string> {
-  const repo = await mkdtemp(join(tmpdir(), 'airlock-replay-repo-'))
-  await writeFile(join(repo, 'greet.sh'), '#!/bin/sh\necho "helo, world"\n')
-  await exec('git', ['init', '-q', repo])
-  await exec('git', ['-C', repo, 'add', '.'])
-  await exec('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid',
-    'commit', '-qm', 'init'])
-  return repo
+function makeRepo(): Promise<string> {
+  return makeGitRepo('airlock-replay-repo-', { 'greet.sh': '#!/bin/sh\necho "helo, world"\n' })
 }
 
 describe('replayRun in the real sandbox', () => {
