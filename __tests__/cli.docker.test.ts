@@ -91,6 +91,8 @@ describe('the airlock command, from the bundle', () => {
 
   async function runWith(script: ScriptEntry[], flags: string[] = [],
     env: Record<string, string> = {}): Promise<CliRun & { repo: string; audit: string }> {
+    // One test may run several times; each run's server is closed before the next starts.
+    await model?.close()
     model = await ModelServer.start(script)
     const { repo, audit } = workspace()
     const run = await airlock(['run', '--repo', repo, '--task', 'Fix the typo in README.md.',
