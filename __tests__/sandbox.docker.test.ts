@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
@@ -256,6 +256,39 @@ describe('a repository that is not a plain checkout', () => {
     }
   })
 })
+
+describe('an edit in the second the checkout and the baseline were written', () => {
+  // Git trusts an entry whose size and mtime (whole seconds) match the file, unless the entry
+  // is no older than the index, and then it compares content. A same-size edit made in the
+  // second of the checkout must therefore meet an index dated to that second, however late
+  // the changes are read. Landing in one second depends on timing: each try starts at the
+  // top of a second, and at least one try must have hit the case.
+  it('is still found when the changes are read a second later', async () => {
+    let hits = 0
+    for (let attempt = 0; attempt < 4 && hits < 2; attempt++) {
+      await sleep(1000 - Date.now() % 1000)
+      const repo = makeRepo()
+      const runId = testRunId('racy')
+      const sandbox = await startSandbox({ settings: testSandboxSettings(), repoDir: repo,
+        runId })
+      try {
+        const edit = await sandbox.run("printf 'HELLO\\n' > README.md && stat -c %Y README.md")
+        const written = Math.floor(statSync(join(repo, '.git/index')).mtimeMs / 1000)
+        if (Number(edit.stdout.text) === written) hits++
+        await sleep(1100 - Date.now() % 1000)
+        const changes = await sandbox.extractChanges()
+        expect(changes.files).toEqual([expect.objectContaining({ path: 'README.md',
+          status: 'modified' })])
+      } finally {
+        await sandbox.remove()
+        rmSync(repo, { recursive: true, force: true })
+      }
+    }
+    expect(hits).toBeGreaterThan(0)
+  })
+})
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 describe('failures', () => {
   it('rejects pending and later calls quickly when the container is killed', async () => {

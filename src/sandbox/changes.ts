@@ -43,10 +43,21 @@ const WORK_INDEX = `${SERVER_STATE_DIR}/work.index`
 /**
  * Writes the workspace as it is now into a tree and prints its id. The host's index comes
  * along in the copy; starting from it, only files whose size or mtime changed are hashed.
+ *
+ * Git trusts an entry whose size and mtime match, except a "racily clean" one: an entry whose
+ * mtime is not older than the index file itself, which git compares by content. That rule
+ * only works while an index keeps its own mtime, so every copy of an index here keeps it
+ * (`cp -p`), and the copy the changes are read from is dated to the whole second the
+ * baseline was written in. Without that, a same-size edit made in the second the file was
+ * last written would look unchanged and the agent's change would be lost.
+ *
+ * Known gap: an edit that keeps the size and sets the mtime back to an earlier second (`touch
+ * -d`, `cp -p` from an equal-size file) is not seen. Trusting ctime and inodes would see it,
+ * at the price of hashing every file once, since the copy-in gives every file new ones.
  */
 export const BASELINE_SCRIPT = `${GIT_PRELUDE}
 export GIT_INDEX_FILE=${BASE_INDEX}
-cp "$GIT_DIR/index" "$GIT_INDEX_FILE" 2>/dev/null || rm -f "$GIT_INDEX_FILE"
+cp -p "$GIT_DIR/index" "$GIT_INDEX_FILE" 2>/dev/null || rm -f "$GIT_INDEX_FILE"
 ${GIT} add -A
 ${GIT} write-tree
 `
@@ -56,7 +67,11 @@ export function extractScript(baseTree: string): string {
   if (!/^[0-9a-f]{40,64}$/.test(baseTree)) throw new Error(`not a tree id: ${baseTree}`)
   return `${GIT_PRELUDE}
 export GIT_INDEX_FILE=${WORK_INDEX}
-cp ${BASE_INDEX} "$GIT_INDEX_FILE" 2>/dev/null || ${GIT} read-tree ${baseTree}
+if cp ${BASE_INDEX} "$GIT_INDEX_FILE" 2>/dev/null; then
+  touch -d "@$(stat -c %Y ${BASE_INDEX})" "$GIT_INDEX_FILE"
+else
+  ${GIT} read-tree ${baseTree}
+fi
 ${GIT} add -A
 tree=$(${GIT} write-tree)
 ${GIT} diff-tree -r -p --binary --full-index -M --no-ext-diff --no-textconv --no-color \\

@@ -24,7 +24,8 @@ import type { ByteSink } from './output.js'
 export const SERVER_STATE_DIR = '/run/airlock'
 
 /** Tools the server and the sandbox's own git steps need from the image. */
-export const REQUIRED_TOOLS = ['git', 'timeout', 'head', 'mkdir', 'cat', 'rm']
+export const REQUIRED_TOOLS = ['git', 'timeout', 'head', 'mkdir', 'cat', 'rm', 'cp', 'stat',
+  'touch']
 
 /** The server, run as `sh -c SERVER_SCRIPT`. Exits 3 naming what the image lacks. */
 export const SERVER_SCRIPT = `
