@@ -108,8 +108,10 @@ describe('a malicious agent exhausting resources', () => {
     expect(by.stdinWait.exitCode).toBe(0)
     expect(observed('stdinWait')).toContain('after-cat')
     // The action process: its memory did not follow the 100 MB flood, its event loop kept up.
-    // What the action keeps of the flood, after a collection: the 1 MiB capture and change.
-    expect(retainedAfter - retainedBefore).toBeLessThan(16 * MB)
+    // What the action keeps of the flood after a collection is the 1 MiB capture and change.
+    // Alone this measures below zero; within the full suite, up to 25 MB of other suites'
+    // memory has been seen to land in the window. Keeping the flood would cost 100 MB.
+    expect(retainedAfter - retainedBefore).toBeLessThan(40 * MB)
     // Its peak: a 30 MB flood raised RSS by 68 MB and a 100 MB one by 78-120 MB (garbage
     // awaiting collection, not kept output), so this bound is loose but not unbounded.
     expect(rssPeak - rssBefore).toBeLessThan(256 * MB)
