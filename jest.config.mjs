@@ -17,5 +17,6 @@ export default {
       testPathIgnorePatterns: ['\\.docker\\.test\\.ts$'] },
     { ...shared, displayName: 'docker', testMatch: ['<rootDir>/__tests__/**/*.docker.test.ts'] }
   ],
+  reporters: ['default', '<rootDir>/scripts/jest-summary-reporter.mjs'],
   testTimeout: 120000
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test run: set-up (idempotent), type check, lint with zero warnings, the
-# generated docs and bundle being current, then every test, the Docker ones included.
+# generated docs being current, then every test, the Docker ones included. (That dist/
+# matches the sources is checked by .ci/run, which rebuilds it.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
