@@ -6,6 +6,9 @@ import { ELIDED_PREFIX } from '../src/agent/context.js'
 import { runAgent, type AgentOptions } from '../src/agent/loop.js'
 import { findPromptsDir, taskMessage } from '../src/agent/prompt.js'
 import { executeTool } from '../src/agent/tools.js'
+import type {
+  ChangeSet, CommandOptions, CommandResult, FileEntry, Sandbox
+} from '../src/sandbox/types.js'
 import { settingsWithDefaults } from '../src/settings.js'
 import type { Task } from '../src/task/types.js'
 import { LocalSandbox } from './helpers/agent-local-sandbox.js'
@@ -14,6 +17,41 @@ import {
 } from './helpers/model-server.js'
 import { MemoryAudit } from './helpers/memory-audit.js'
 
+/**
+ * The local sandbox as `runTask` leaves it on a cancel: the container is removed, so the
+ * command in flight fails as a sandbox whose container is gone.
+ */
+class RemovedOnAbort implements Sandbox {
+  readonly containerId: string
+  readonly image: Sandbox['image']
+  readonly workdir: string
+
+  constructor(private readonly inner: LocalSandbox, private readonly signal: AbortSignal) {
+    this.containerId = inner.containerId
+    this.image = inner.image
+    this.workdir = inner.workdir
+  }
+
+  run(command: string, options?: CommandOptions): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      this.signal.addEventListener('abort', () => {
+        this.inner.broken = true
+        const error = new Error('the container was removed while the command ran')
+        error.name = 'SandboxFailure'
+        reject(error)
+      }, { once: true })
+      this.inner.run(command, options).then(resolve, reject)
+    })
+  }
+
+  readFile(path: string): Promise<Buffer> { return this.inner.readFile(path) }
+  writeFile(path: string, content: string | Buffer): Promise<void> {
+    return this.inner.writeFile(path, content)
+  }
+  listFiles(): Promise<FileEntry[]> { return this.inner.listFiles() }
+  extractChanges(): Promise<ChangeSet> { return this.inner.extractChanges() }
+  remove(): Promise<void> { return this.inner.remove() }
+}
 
 const task: Task = { instructions: 'Fix the greeting.', origin: { kind: 'input', event: 'cli' } }
 const finish = (summary = 'done') => toolReply('finish', { summary })
@@ -87,7 +125,24 @@ describe('agent loop (local sandbox)', () => {
     expect(observations[2]).toBe('exit code: 0\n(no output)')
     expect(observations[3]).toMatch(/"path" must be a string/)
     expect(bodyMessages(server, 5).at(-1)?.content).toMatch(/called no tool/)
-    expect(observations[4]).toMatch(/needs "command"/)
+    expect(observations[4]).toBe('Error: bash has no argument "cmd"; it takes "command", '
+      + '"timeout_seconds".')
+  })
+
+  it('sends back a call with an argument the tool does not take, naming the key', async () => {
+    const result = await run([
+      toolReply('bash', { command: 'pwd > where.txt', cwd: '/etc' }),
+      toolReply('write_file', { path: 'a.txt', content: 'x', mode: '0777' }),
+      finish()])
+    expect(result.ending.kind).toBe('finished')
+    const [bash, write] = audit.of('tool.result')
+    expect(bash).toMatchObject({ ok: false,
+      observation: expect.stringContaining('bash has no argument "cwd"') })
+    expect(write.observation).toMatch(/^Error: write_file has no argument "mode"; it takes "path"/)
+    // neither call ran: nothing was written, no command reached the sandbox
+    expect(audit.of('command')).toHaveLength(0)
+    expect(sandbox.commands).toHaveLength(0)
+    await expect(sandbox.readFile('a.txt')).rejects.toThrow(/ENOENT/)
   })
 
   it('stops at the step budget before a further model call', async () => {
@@ -129,6 +184,24 @@ describe('agent loop (local sandbox)', () => {
     expect(server.completions).toHaveLength(3)
   })
 
+  it('sees a repeat through other whitespace and key order in the arguments', async () => {
+    const result = await run([
+      toolReply('bash', '{"command":"echo same","timeout_seconds":5}'),
+      toolReply('bash', '{ "timeout_seconds": 5,\n  "command": "echo same" }'),
+      toolReply('bash', '{"timeout_seconds":5, "command":"echo same"}  '),
+      finish()])
+    expect(result.ending).toMatchObject({ kind: 'stuck',
+      message: expect.stringContaining('echo same') })
+    expect(server.completions).toHaveLength(3)
+  })
+
+  it('does not call a changed command a repeat', async () => {
+    const result = await run([
+      toolReply('bash', { command: 'echo same' }), toolReply('bash', { command: 'echo  same' }),
+      toolReply('bash', { command: 'echo same' }), finish()])
+    expect(result.ending.kind).toBe('finished')
+  })
+
   it('elides old observations and retries once after a context-length rejection', async () => {
     const big = 'python3 -c "print(\'x\' * 5000)"'
     const result = await run([toolReply('bash', { command: big }),
@@ -142,6 +215,20 @@ describe('agent loop (local sandbox)', () => {
     expect(retried[3].content.startsWith(ELIDED_PREFIX)).toBe(true)
     expect(retried[0].role).toBe('system')
     expect(retried[1].content).toMatch(/Fix the greeting/)
+  })
+
+  it('stops at the time budget when it runs out in the middle of the run', async () => {
+    // One minute of budget, 58 s of it spent before the run; each command takes ~0.9 s.
+    const result = await run(() => toolReply('bash', { command: 'sleep 0.9; date +%N' }),
+      { 'timeout-minutes': '1' }, { startedAt: Date.now() - 58_000 })
+    expect(result.ending).toEqual({ kind: 'budget-exhausted', budget: 'time' })
+    expect(server.completions.length).toBeGreaterThanOrEqual(2)
+    expect(server.completions.length).toBeLessThanOrEqual(3)
+    expect(audit.of('command').length).toBe(server.completions.length)
+    const [budget] = audit.of('budget')
+    expect(budget).toMatchObject({ budget: 'time', limit: 1 })
+    expect(budget.used).toBeGreaterThanOrEqual(1)
+    expect(audit.events.at(-1)).toEqual(budget)
   })
 
   it('ends with model-failure when the context still does not fit', async () => {
@@ -206,6 +293,25 @@ describe('agent loop (local sandbox)', () => {
     expect(result.ending).toEqual({ kind: 'sandbox-failure', message: 'container is gone' })
     expect(server.completions).toHaveLength(2)
   })
+
+  it('ends cancelled, not sandbox-failure, when a cancel removes the sandbox mid-command',
+    async () => {
+      server = await ModelServer.start([toolReply('bash', { command: 'sleep 1.5' }), finish()])
+      sandbox = await LocalSandbox.create()
+      audit = new MemoryAudit()
+      const controller = new AbortController()
+      setTimeout(() => controller.abort(), 300)
+      const started = Date.now()
+      const result = await runAgent({ sandbox: new RemovedOnAbort(sandbox, controller.signal),
+        task, audit, signal: controller.signal, settings: settingsWithDefaults({ model: 'm',
+          'base-url': server.baseUrl, 'api-key': 'sk-agent-test-key' }) })
+      expect(result.ending).toEqual({ kind: 'cancelled' })
+      expect(result.summary).toBe('The run was cancelled before the agent finished.')
+      // the cancel did not wait for the command
+      expect(Date.now() - started).toBeLessThan(1400)
+      expect(sandbox.commands).toEqual(['sleep 1.5'])
+      expect(server.completions).toHaveLength(1)
+    })
 
   it('gives AGENTS.md and fences untrusted text the text cannot close', async () => {
     const fenced: Task = { ...task, requester: 'mallory', untrusted: [{ label: 'issue #7',

@@ -7,6 +7,7 @@
 import type {
   ChatCompletionAssistantMessageParam, ChatCompletionMessage, ChatCompletionMessageParam
 } from 'openai/resources/chat/completions'
+import { canonicalJson } from '../audit/entry.js'
 import type { AuditSink, TokenUsage } from '../audit/types.js'
 import { ModelClient, type ModelTurn } from '../model/client.js'
 import { ContextLengthError, ModelCancelled, ModelFailure } from '../model/errors.js'
@@ -97,7 +98,10 @@ class AgentRun {
       ending = await this.loop()
     } catch (error) {
       if (!isSandboxFailure(error)) throw error
-      ending = { kind: 'sandbox-failure', message: (error as Error).message }
+      // A cancel removes the container, so the command in flight fails with the sandbox:
+      // that failure is the cancel's doing, not the sandbox's.
+      ending = this.o.signal?.aborted ? { kind: 'cancelled' }
+        : { kind: 'sandbox-failure', message: (error as Error).message }
     }
     return {
       ending, steps: this.steps, usage: this.usage, costUsd: this.costUsd,
@@ -246,7 +250,7 @@ class AgentRun {
       this.repeats = 0
       return undefined
     }
-    const fingerprint = JSON.stringify([raw, outcome.observation])
+    const fingerprint = JSON.stringify([canonicalArguments(raw), outcome.observation])
     this.repeats = fingerprint === this.lastCommand ? this.repeats + 1 : 1
     this.lastCommand = fingerprint
     const limit = this.o.stuckRepeats ?? 3
@@ -261,6 +265,19 @@ function endingOfModelError(error: unknown): AgentEnding {
   if (error instanceof ModelCancelled) return { kind: 'cancelled' }
   if (error instanceof ModelFailure) return { kind: 'model-failure', message: error.message }
   throw error
+}
+
+/**
+ * The arguments as canonical JSON (keys sorted, no whitespace), so that a model repeating
+ * itself with other spacing or key order still counts as repeating; the raw text if it is
+ * not JSON.
+ */
+function canonicalArguments(raw: string): string {
+  try {
+    return canonicalJson(JSON.parse(raw))
+  } catch {
+    return raw
+  }
 }
 
 /** A short word on what a tool call was about, for the live line. */

@@ -122,6 +122,13 @@ function parseArguments(name: string, raw: string): Args | string {
   const schema = definition?.function.parameters as
     { properties: Record<string, { type: string }>; required: string[] }
   const args = value as Args
+  // The definitions say additionalProperties:false; a key we would ignore is a call the
+  // model believes does something it does not (`cwd`, `env`), so it is sent back.
+  const unknown = Object.keys(args).find(key => !Object.hasOwn(schema.properties, key))
+  if (unknown !== undefined) {
+    return `${name} has no argument "${unknown}"; it takes `
+      + `${Object.keys(schema.properties).map(k => `"${k}"`).join(', ')}.`
+  }
   for (const key of schema.required) {
     if (args[key] === undefined) return `${name} needs "${key}".`
   }
