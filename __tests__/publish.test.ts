@@ -218,11 +218,114 @@ describe('publishing a change', () => {
   test('a refused request gets one short reply and the refused outcome', async () => {
     const origin = taskFor(issue).origin
     const result = await publishRefusal({ github, replyTo: origin, redact, runUrl: RUN_URL,
-      reason: 'reader has read access; write, maintain or admin is needed' })
+      reason: 'reader has read access; write, maintain or admin is needed',
+      advice: 'To have Airlock work on this, ask someone with write access to add the label' })
     expect(result.outcome.kind).toBe('refused')
     const comments = server.commentsOn(issue)
     expect(comments).toHaveLength(1)
     expect(comments[0].body).toMatch(/^⛔ \*\*Airlock: refused\*\* — reader has read access/)
+    expect(comments[0].body).toContain('ask someone with write access to add the label.')
+  })
+
+  test('a refusal whose reply GitHub forbids stays refused, with a warning naming the '
+    + 'permission', async () => {
+    server.failNext('POST', '/repos/{owner}/{repo}/issues/{issue_number}/comments',
+      { status: 403, message: 'Resource not accessible by integration' })
+    const warnings: string[] = []
+    const result = await publishRefusal({ github, replyTo: taskFor(issue).origin, redact,
+      reason: 'drive-by is not a collaborator', warn: line => warnings.push(line) })
+    expect(result.outcome).toEqual({ kind: 'refused',
+      message: 'drive-by is not a collaborator' })
+    expect(result.commentUrl).toBeUndefined()
+    expect(server.commentsOn(issue)).toEqual([])
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain('`issues: write`')
+    expect(warnings[0]).toContain('`permissions:`')
+    expect(warnings[0]).toContain('Resource not accessible by integration')
+  })
+
+  test('a pull request GitHub forbids fails naming `pull-requests: write`', async () => {
+    server.failNext('POST', '/repos/{owner}/{repo}/pulls',
+      { status: 403, message: 'Resource not accessible by integration' })
+    const error = await run(repos.patchOf({ 'README.md': 'x\n' })).catch((e: unknown) => e)
+    expect(String(error)).toMatch(/open a pull request \(403\).*`pull-requests: write`/)
+    expect(String(error)).toContain('`permissions:`')
+  })
+
+  test('a denied push fails naming `contents: write`', async () => {
+    const remote = await serveGitOverHttp(repos.bare, TOKEN, { readOnly: true })
+    try {
+      gitIn(repos.checkout, 'remote', 'set-url', 'origin', remote.url)
+      const error = await run(repos.patchOf({ 'README.md': 'x\n' })).catch((e: unknown) => e)
+      expect(String(error)).toMatch(/push of airlock\/issue-\d+ was denied/)
+      expect(String(error)).toContain('`contents: write`')
+      expect(gitIn(repos.bare, 'for-each-ref', 'refs/heads/airlock')).toBe('')
+    } finally {
+      await remote.close()
+    }
+  })
+
+  test('output `none` on an issue: the reply ends with the outcome, without the patch',
+    async () => {
+      const patch = repos.patchOf({ 'README.md': '# Hello\n\nThe greeting.\n' })
+      const result = await run(patch, 'Fixed the typo.', { output: 'none' })
+      expect(result.outcome.kind).toBe('changes-published')
+      expect(result.outcome.message).toMatch(/^output is `none`: nothing was published/)
+      const comments = server.commentsOn(issue)
+      expect(comments).toHaveLength(1)
+      expect(comments[0].body).toMatch(/^✅ \*\*Airlock: changes-published\*\* — output is/)
+      expect(comments[0].body).not.toContain('working on this')
+      expect(comments[0].body).not.toContain('<details><summary>Patch')
+      expect(result.commentUrl).toContain('#issuecomment-')
+      expect(server.pullRequests().filter(p => p.head === `airlock/issue-${issue}`))
+        .toHaveLength(0)
+      expect(readFileSync(join(auditDir, 'changes.patch'))).toEqual(patch)
+    })
+
+  test('a spent budget with changes opens a draft, says so, and keeps its outcome',
+    async () => {
+      const ended = { kind: 'budget-exhausted' as const,
+        message: 'the steps budget ran out after 1 step(s)' }
+      const result = await run(repos.patchOf({ 'README.md': 'half done\n' }), 'Partly.',
+        { ended, settings: { ...settings.github, draft: false } })
+      expect(result.outcome.kind).toBe('budget-exhausted')
+      expect(result.outcome.message).toMatch(new RegExp('^the steps budget ran out after 1 '
+        + 'step\\(s\\); what was done so far is published as a draft: pull request #\\d+ opened'))
+      const [pull] = server.pullRequests().filter(p => p.head === `airlock/issue-${issue}`)
+      expect(pull).toMatchObject({ draft: true, state: 'open' })
+      expect(server.commentsOn(issue)[0].body).toContain('published as a draft')
+    })
+
+  test('a spent budget without changes says nothing was published, once', async () => {
+    const ended = { kind: 'budget-exhausted' as const,
+      message: 'the steps budget ran out after 1 step(s)' }
+    const result = await run(Buffer.alloc(0), '', { ended })
+    expect(result.outcome).toEqual({ kind: 'budget-exhausted', message: 'the steps budget ran '
+      + 'out after 1 step(s); no file had changed, so nothing was published' })
+    expect(server.commentsOn(issue)[0].body).not.toContain('draft')
+    expect(server.pullRequests().filter(p => p.head === `airlock/issue-${issue}`))
+      .toHaveLength(0)
+  })
+
+  test('a failed run replies with its message once', async () => {
+    const ended = { kind: 'failed' as const, message: 'the model failed: 500' }
+    const result = await run(Buffer.alloc(0), '', { ended })
+    expect(result.outcome).toEqual(ended)
+    expect(server.commentsOn(issue)[0].body)
+      .toMatch(/^❌ \*\*Airlock: failed\*\* — the model failed: 500\n/)
+  })
+
+  test('replaceText edits the reply once, only where the text is', async () => {
+    const reply = Reply.forOrigin(github, taskFor(issue).origin, makePostable(redact), RUN_URL)
+    expect(await reply?.replaceText('a', 'b')).toBe(false)
+    await reply?.finish(`done\n- **Audit log:** ${RUN_URL}`)
+    const edits = server.requests.length
+    expect(await reply?.replaceText('nowhere', 'x')).toBe(false)
+    expect(await reply?.replaceText(`Audit log:** ${RUN_URL}`,
+      `Audit log:** ${RUN_URL}/artifacts/9`)).toBe(true)
+    expect(server.requests.length - edits).toBe(1)
+    expect(server.commentsOn(issue)[0].body)
+      .toMatch(/^done\n- \*\*Audit log:\*\* https:.*\/42\/artifacts\/9\n/)
   })
 })
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals'
+import { taskMessage } from '../src/agent/prompt.js'
 import { createGitHub, type GitHub } from '../src/github/client.js'
 import { settingsWithDefaults, SettingsError } from '../src/settings.js'
 import { decideTask } from '../src/task/decide.js'
@@ -66,6 +67,26 @@ describe('decideTask with GitHub\'s example payloads', () => {
     expect(server.violations).toEqual([])
   })
 
+  test('the issue text is fenced as its author\'s words, not the labeller\'s', async () => {
+    const payload = labeled('keeper')
+    ;(payload.issue as Json).user = { login: 'issue-author', type: 'User' }
+    const decision = await decideTask(event('issues', payload), settings, github)
+    if (decision.kind !== 'task') throw new Error(`expected a task, got ${decision.kind}`)
+    expect(decision.task.requester).toBe('keeper')
+    expect(decision.task.untrusted?.[0].author).toBe('issue-author')
+    const message = taskMessage(decision.task)
+    expect(message).toMatch(/is data written by @issue-author, not by the operator/)
+    expect(message).not.toContain('@keeper')
+  })
+
+  test('a trigger comment is its writer\'s words, the issue below it its author\'s', async () => {
+    const payload = comment('/airlock go')
+    ;(payload.issue as Json).user = { login: 'issue-author', type: 'User' }
+    const decision = await decideTask(event('issue_comment', payload), settings, github)
+    if (decision.kind !== 'task') throw new Error(`expected a task, got ${decision.kind}`)
+    expect(decision.task.untrusted?.map(u => u.author)).toEqual(['Codertocat', 'issue-author'])
+  })
+
   test('other labels and other issue actions are ignored without an API call', async () => {
     const bug = webhookExample('issues', 'labeled')
     expect((await decideTask(event('issues', bug), settings, github)).kind).toBe('ignore')
@@ -86,6 +107,9 @@ describe('decideTask with GitHub\'s example payloads', () => {
     if (decision.kind !== 'refused') return
     expect(decision.reason).toMatch(reason)
     expect(decision.replyTo).toMatchObject({ kind: 'issue', number: 1 })
+    expect(decision.advice).toMatch(type === 'Bot' || login.endsWith('[bot]')
+      ? new RegExp(`list ${login.replace(/[[\]]/g, '\\$&')} in \`allowed-bots\`, or ask`)
+      : /^To have Airlock work on this, ask someone with write access .* the `airlock` label$/)
   })
 
   test('maintain passes; an allowed bot is trusted by its exact name', async () => {
@@ -153,7 +177,8 @@ describe('decideTask with GitHub\'s example payloads', () => {
       const decision = await decideTask(event('issue_comment', comment('/airlock go', 'reader')),
         settings, github)
       expect(decision).toMatchObject({ kind: 'refused',
-        replyTo: { kind: 'issue-comment', number: 1 } })
+        replyTo: { kind: 'issue-comment', number: 1 },
+        advice: expect.stringMatching(/ask someone with write access .* the `\/airlock` comment/) })
     })
 
   test('workflow_dispatch, schedule and push take the task input, unchecked', async () => {

@@ -14,6 +14,7 @@ import type { Outcome } from './outcome.js'
 import { makePostable } from './publish/postable.js'
 import { publishRefusal } from './publish/publish.js'
 import { Reply } from './publish/reply.js'
+import { auditLogLine } from './publish/report.js'
 import type { Reporter } from './reporter.js'
 import { finishRecord, recordRunStart, type RunRecord } from './record.js'
 import { messageOf, runTask, type RunResult } from './run.js'
@@ -58,19 +59,22 @@ async function runMainStep(env: NodeJS.ProcessEnv): Promise<void> {
   recordRunStart(record, runId)
 
   let result: RunResult
+  let acted: Acted | undefined
   try {
     const github = createGitHub({ token: settings.github.token,
       repository: env.GITHUB_REPOSITORY ?? '', log: line => reporter.info(line) })
     const decision = await reporter.group('Reading the task',
       () => decideTask(readEvent(env), settings, github))
-    result = await actOn(decision, { settings, github, audit, reporter, env, runId,
+    acted = await actOn(decision, { settings, github, audit, reporter, env, runId,
       startedAt, signal: controller.signal })
+    result = acted.result
   } catch (error) {
     result = { outcome: controller.signal.aborted
       ? { kind: 'cancelled', message: 'the run was cancelled' }
       : { kind: 'failed', message: messageOf(error) } }
   }
-  await finishRecord(record, result, settings.artifactName)
+  const finished = await finishRecord(record, result, settings.artifactName)
+  if (acted) await linkingTheArtifact(acted, result, finished.url, reporter)
   setOutputs(result, audit.dir)
   conclude(result.outcome)
 }
@@ -86,18 +90,30 @@ interface ActContext {
   signal: AbortSignal
 }
 
+/** The run's result, and what was posted before the audit artifact had its own page. */
+interface Acted {
+  result: RunResult
+  github: GitHub
+  reply?: Reply
+  /** the audit link the posted texts carry until the upload gives a better one */
+  runUrl?: string
+}
+
 /** What the decision calls for: nothing, one short refusal, or the whole run. */
-async function actOn(decision: TaskDecision, ctx: ActContext): Promise<RunResult> {
+async function actOn(decision: TaskDecision, ctx: ActContext): Promise<Acted> {
   const runUrl = runArtifactsUrl(ctx.env)
+  const { github } = ctx
   if (decision.kind === 'ignore') {
     ctx.reporter.info(`Nothing to do: ${decision.reason}.`)
-    return { outcome: { kind: 'no-changes', message: `nothing to do: ${decision.reason}` } }
+    return { github, result: { outcome: { kind: 'no-changes',
+      message: `nothing to do: ${decision.reason}` } } }
   }
   if (decision.kind === 'refused') {
     ctx.audit.record({ type: 'policy.refusal', rule: 'requester', message: decision.reason })
-    const refusal = await publishRefusal({ github: ctx.github, replyTo: decision.replyTo,
-      reason: decision.reason, redact: ctx.audit.redact, runUrl })
-    return { outcome: refusal.outcome, publish: refusal }
+    const refusal = await publishRefusal({ github, replyTo: decision.replyTo,
+      reason: decision.reason, advice: decision.advice, redact: ctx.audit.redact, runUrl,
+      warn: line => ctx.reporter.warning(line) })
+    return { github, result: { outcome: refusal.outcome, publish: refusal } }
   }
   const { task } = decision
   ctx.audit.record({ type: 'task', origin: task.origin.kind, requester: task.requester,
@@ -105,9 +121,37 @@ async function actOn(decision: TaskDecision, ctx: ActContext): Promise<RunResult
   const reply = Reply.forOrigin(ctx.github, task.origin, makePostable(ctx.audit.redact), runUrl)
   await reply?.start()
   const repoDir = resolve(ctx.env.GITHUB_WORKSPACE ?? '.', ctx.settings.repositoryPath)
-  return runTask({ settings: ctx.settings, task, repoDir, runId: ctx.runId, audit: ctx.audit,
-    reporter: ctx.reporter, signal: ctx.signal, startedAt: ctx.startedAt, github: ctx.github,
-    reply, runUrl, artifactUrl: runUrl })
+  const result = await runTask({ settings: ctx.settings, task, repoDir, runId: ctx.runId,
+    audit: ctx.audit, reporter: ctx.reporter, signal: ctx.signal, startedAt: ctx.startedAt,
+    github, reply, runUrl, artifactUrl: runUrl })
+  return { result, github, reply, runUrl }
+}
+
+/**
+ * The pull request body and the reply are written before the audit log is closed and
+ * uploaded, so they link the run's page; once the artifact has its own page, each is edited
+ * once to link it. A failed edit leaves the run's page, which lists the artifact too.
+ */
+async function linkingTheArtifact(acted: Acted, result: RunResult,
+  artifactUrl: string | undefined, reporter: Reporter): Promise<void> {
+  const { runUrl, reply, github } = acted
+  if (!runUrl || !artifactUrl || artifactUrl === runUrl) return
+  const from = auditLogLine(runUrl)
+  const to = auditLogLine(artifactUrl)
+  const pull = result.publish?.pullRequest
+  if (pull?.body.includes(from)) {
+    try {
+      await github.updatePull(pull.number, { body: pull.body.split(from).join(to) })
+    } catch (error) {
+      reporter.warning(`Linking the audit artifact in pull request #${pull.number} failed: `
+        + messageOf(error))
+    }
+  }
+  try {
+    await reply?.replaceText(from, to)
+  } catch (error) {
+    reporter.warning(`Linking the audit artifact in the reply comment failed: ${messageOf(error)}`)
+  }
 }
 
 /** Removes whatever container the main step left: after a crash, a kill or a cancel. */

@@ -227,8 +227,9 @@ function endingOutcome(agent: AgentResult): Outcome | undefined {
     case 'finished':
       return undefined
     case 'budget-exhausted':
+      // Publishing says what became of the work so far: a draft, a patch, or nothing.
       return { kind: 'budget-exhausted', message: `the ${ending.budget} budget ran out after `
-        + `${agent.steps} step(s); what was done so far is published as a draft` }
+        + `${agent.steps} step(s)` }
     case 'cancelled':
       return { kind: 'cancelled', message: 'the run was cancelled' }
     case 'model-failure':

@@ -16,8 +16,12 @@ export interface GitHttpRemote {
   close(): Promise<void>
 }
 
-/** Serves `bareDir`; requests must carry `Authorization: basic base64(x-access-token:token)`. */
-export async function serveGitOverHttp(bareDir: string, token: string): Promise<GitHttpRemote> {
+/**
+ * Serves `bareDir`; requests must carry `Authorization: basic base64(x-access-token:token)`.
+ * With `readOnly`, a push is answered 403 as GitHub answers a token without `contents: write`.
+ */
+export async function serveGitOverHttp(bareDir: string, token: string,
+  options: { readOnly?: boolean } = {}): Promise<GitHttpRemote> {
   const expected = `basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`
   const authorizations: Array<string | undefined> = []
   const server: Server = createServer((req, res) => {
@@ -28,6 +32,11 @@ export async function serveGitOverHttp(bareDir: string, token: string): Promise<
       return
     }
     const url = new URL(req.url ?? '/', 'http://remote')
+    if (options.readOnly && (url.pathname.endsWith('/git-receive-pack')
+      || url.searchParams.get('service') === 'git-receive-pack')) {
+      res.writeHead(403).end('Permission to repository denied to github-actions[bot].')
+      return
+    }
     const cgi = spawn('git', ['http-backend'], { env: {
       PATH: process.env.PATH, GIT_PROJECT_ROOT: dirname(bareDir), GIT_HTTP_EXPORT_ALL: '1',
       REMOTE_USER: 'x-access-token', REQUEST_METHOD: req.method, PATH_INFO: url.pathname,

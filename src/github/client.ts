@@ -54,7 +54,8 @@ export interface GitHub {
   /** The newest pull request, open or closed, whose head is `branch` in this repository. */
   findPullByHead(branch: string): Promise<PullRequest | undefined>
   createPull(pull: NewPullRequest): Promise<PullRequest>
-  updatePull(pullNumber: number, change: { title: string; body: string }): Promise<PullRequest>
+  /** Changes the title and the body, or only the body when no title is given. */
+  updatePull(pullNumber: number, change: { title?: string; body: string }): Promise<PullRequest>
 }
 
 export interface GitHubClientOptions {
@@ -144,23 +145,22 @@ class OctokitGitHub implements GitHub {
   }
 
   async listComments(issueNumber: number): Promise<IssueComment[]> {
-    const data = await this.octokit.paginate(this.octokit.rest.issues.listComments, {
-      ...this.repo, issue_number: issueNumber, per_page: 100
-    })
+    const data = await namingPermission('read the comments', 'issues', () =>
+      this.octokit.paginate(this.octokit.rest.issues.listComments, {
+        ...this.repo, issue_number: issueNumber, per_page: 100
+      }))
     return data.map(toComment)
   }
 
   async createComment(issueNumber: number, body: string): Promise<IssueComment> {
-    const { data } = await this.octokit.rest.issues.createComment({
-      ...this.repo, issue_number: issueNumber, body
-    })
+    const { data } = await namingPermission('write a comment', 'issues', () =>
+      this.octokit.rest.issues.createComment({ ...this.repo, issue_number: issueNumber, body }))
     return toComment(data)
   }
 
   async updateComment(commentId: number, body: string): Promise<IssueComment> {
-    const { data } = await this.octokit.rest.issues.updateComment({
-      ...this.repo, comment_id: commentId, body
-    })
+    const { data } = await namingPermission('edit a comment', 'issues', () =>
+      this.octokit.rest.issues.updateComment({ ...this.repo, comment_id: commentId, body }))
     return toComment(data)
   }
 
@@ -173,15 +173,15 @@ class OctokitGitHub implements GitHub {
   }
 
   async createPull(pull: NewPullRequest): Promise<PullRequest> {
-    const { data } = await this.octokit.rest.pulls.create({ ...this.repo, ...pull })
+    const { data } = await namingPermission('open a pull request', 'pull-requests', () =>
+      this.octokit.rest.pulls.create({ ...this.repo, ...pull }))
     return toPull(data)
   }
 
   async updatePull(pullNumber: number,
-    change: { title: string; body: string }): Promise<PullRequest> {
-    const { data } = await this.octokit.rest.pulls.update({
-      ...this.repo, pull_number: pullNumber, ...change
-    })
+    change: { title?: string; body: string }): Promise<PullRequest> {
+    const { data } = await namingPermission('edit a pull request', 'pull-requests', () =>
+      this.octokit.rest.pulls.update({ ...this.repo, pull_number: pullNumber, ...change }))
     return toPull(data)
   }
 }
@@ -215,6 +215,35 @@ function toPull(data: RawPull): PullRequest {
     number: data.number, url: data.html_url, state: data.state === 'open' ? 'open' : 'closed',
     merged: data.merged_at !== null, head: data.head.ref, base: data.base.ref
   }
+}
+
+/**
+ * Runs one request; a 403 that is not a rate limit becomes an error naming the `permissions:`
+ * entry the workflow must grant, since a token without it is the usual cause (a fork's pull
+ * request gets a read-only token whatever the workflow asks). The status stays on the error.
+ */
+async function namingPermission<T>(what: string, scope: 'issues' | 'pull-requests',
+  request: () => Promise<T>): Promise<T> {
+  try {
+    return await request()
+  } catch (error) {
+    if (statusOf(error) !== 403 || isRateLimit(error)) throw error
+    throw Object.assign(new Error(`GitHub refused to let Airlock ${what} (403): the token `
+      + `lacks \`${scope}: write\`. Add it under \`permissions:\` in the workflow (runs for `
+      + `pull requests from forks get a read-only token whatever the workflow asks). GitHub `
+      + `said: ${messageOfError(error)}`, { cause: error }), { status: 403 })
+  }
+}
+
+function isRateLimit(error: unknown): boolean {
+  const headers = (error as { response?: { headers?: Record<string, unknown> } })
+    .response?.headers
+  return headers?.['x-ratelimit-remaining'] === '0' || headers?.['retry-after'] !== undefined
+    || /rate limit/i.test(messageOfError(error))
+}
+
+function messageOfError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }
 
 /** The HTTP status of an Octokit request error, if it is one. */

@@ -40,7 +40,8 @@ export interface PublishRequest {
 
 export interface PublishResult {
   outcome: Outcome
-  pullRequest?: { number: number; url: string }
+  /** with the body as posted, so the audit link in it can be updated after the upload */
+  pullRequest?: { number: number; url: string; body: string }
   branch?: string
   commentUrl?: string
   patchPath?: string
@@ -77,7 +78,11 @@ export async function publish(request: PublishRequest): Promise<PublishResult> {
   const partial = request.ended?.kind === 'budget-exhausted' && hasChanges
   if (request.ended && !partial) {
     const patchPath = hasChanges ? await savePatch(request, PATCH_FILE) : undefined
-    return reply(request, postable, request.ended, [], { patchPath })
+    const ended = request.ended.kind === 'budget-exhausted'
+      ? { ...request.ended, message: `${request.ended.message}; no file had changed, so `
+        + 'nothing was published' }
+      : request.ended
+    return reply({ ...request, ended: undefined }, postable, ended, [], { patchPath })
   }
   if (partial) {
     const ended = request.ended as Outcome
@@ -118,9 +123,11 @@ async function publishChanges(request: PublishRequest, postable: Postable):
     case 'comment':
       return toComment(request, postable, 'the change is in this comment as a patch')
     default: {
+      // Nothing is published, but a request made on an issue still hears how it ended.
       const patchPath = await savePatch(request, PATCH_FILE)
-      return { outcome: { kind: 'changes-published', message: 'output is `none`: the patch '
-        + `is only in the audit directory (${patchPath})` }, patchPath }
+      return reply(request, postable, { kind: 'changes-published', message: 'output is '
+        + '`none`: nothing was published; the patch is only in the audit log' },
+      [], { patchPath })
     }
   }
 }
@@ -146,10 +153,14 @@ async function toPullRequest(request: PublishRequest, postable: Postable):
   const branch = safeBranch(request)
   const pending: Outcome = request.ended
     ?? { kind: 'changes-published', message: `proposed on ${branch}` }
+  // A partial run's pull request is always a draft (`publish` forces it); say so where seen.
+  const partial = request.ended?.kind === 'budget-exhausted'
+    ? 'what was done so far is published as a draft: ' : ''
+  const body = postable(pullRequestBody(report, pending))
   const result = await publishPullRequest({
     github, repoDir: request.repoDir, patch: request.changes.patch, branch,
     base: settings.baseBranch || await github.getDefaultBranch(),
-    title: postable(titleOf(report.task)), body: postable(pullRequestBody(report, pending)),
+    title: postable(titleOf(report.task)), body,
     commitMessage: commitMessage(request, postable), draft: settings.draft, token: settings.token
   })
   if (result.kind === 'closed-by-person') {
@@ -162,9 +173,9 @@ async function toPullRequest(request: PublishRequest, postable: Postable):
   request.audit?.record({ type: 'publish', target: 'pull-request', url: pull.url, branch,
     detail: verb })
   const outcome: Outcome = { kind: 'changes-published',
-    message: `pull request #${pull.number} ${verb}: ${pull.url}` }
+    message: `${partial}pull request #${pull.number} ${verb}: ${pull.url}` }
   const replied = await reply(request, postable, outcome, [], {})
-  return { ...replied, pullRequest: { number: pull.number, url: pull.url }, branch }
+  return { ...replied, pullRequest: { number: pull.number, url: pull.url, body }, branch }
 }
 
 /** Finishes the reply (when there is one) and returns the outcome with what was written. */
@@ -176,7 +187,7 @@ async function reply(request: PublishRequest, postable: Postable, outcome: Outco
     : outcome
   // The outcome line also goes to logs, outputs and the step summary: it is made safe here.
   const safe = { ...final, message: postable(final.message) }
-  if (!request.reply || request.output === 'none') return { outcome: safe, ...result }
+  if (!request.reply) return { outcome: safe, ...result }
   const commentUrl = await request.reply.finish(commentBody(request.report, final, extra))
   request.audit?.record({ type: 'publish', target: 'comment', url: commentUrl })
   return { outcome: safe, commentUrl, ...result }
@@ -239,11 +250,18 @@ export interface RefusalRequest {
   /** where the request was made (`TaskDecision.replyTo`); no reply when absent */
   replyTo?: Task['origin']
   reason: string
+  /** what the person can do instead (`TaskDecision.advice`) */
+  advice?: string
   redact: (text: string) => string
   runUrl?: string
+  /** where a reply that could not be written is reported */
+  warn?: (line: string) => void
 }
 
-/** The one short reply to a refused request, and the `refused` outcome. */
+/**
+ * The one short reply to a refused request, and the `refused` outcome. A reply that cannot
+ * be written (a fork's pull request gets a read-only token) is a warning: the refusal stands.
+ */
 export async function publishRefusal(request: RefusalRequest): Promise<PublishResult> {
   const postable = makePostable(request.redact)
   const outcome: Outcome = { kind: 'refused', message: postable(request.reason) }
@@ -252,7 +270,14 @@ export async function publishRefusal(request: RefusalRequest): Promise<PublishRe
   const target = Reply.forOrigin(request.github, replyTo, postable, request.runUrl)
   if (!target) return { outcome }
   const run = request.runUrl ? ` ([run](${request.runUrl}))` : ''
-  const commentUrl = await target.finish(`⛔ **Airlock: refused** — ${request.reason}. Nothing `
-    + `was run${run}.`)
-  return { outcome, commentUrl }
+  const advice = request.advice ? ` ${request.advice}.` : ''
+  try {
+    const commentUrl = await target.finish(`⛔ **Airlock: refused** — ${request.reason}. `
+      + `Nothing was run${run}.${advice}`)
+    return { outcome, commentUrl }
+  } catch (error) {
+    request.warn?.('The refusal could not be written as a reply; the run is refused all the '
+      + `same. ${error instanceof Error ? error.message : String(error)}`)
+    return { outcome }
+  }
 }

@@ -104,7 +104,21 @@ async function pushBranch(clone: string, request: PullRequestRequest): Promise<b
   }
   // The lease names the commit seen above (or no branch at all), so a push that raced another
   // run fails instead of overwriting it.
-  await git(clone, ['push', '--quiet', `--force-with-lease=${ref}:${remoteSha}`, url,
-    `HEAD:${ref}`], env)
+  try {
+    await git(clone, ['push', '--quiet', `--force-with-lease=${ref}:${remoteSha}`, url,
+      `HEAD:${ref}`], env)
+  } catch (error) {
+    if (!isDenied(error)) throw error
+    throw new Error(`The push of ${request.branch} was denied: the token lacks `
+      + '`contents: write`. Add it under `permissions:` in the workflow, or choose '
+      + '`output: comment` or `patch` for runs whose token is read-only (pull requests from '
+      + `forks). git said: ${(error as Error).message}`, { cause: error })
+  }
   return true
+}
+
+/** git's words for a push the server refused for want of permission. */
+function isDenied(error: unknown): boolean {
+  return /error: 403|\b403\b.*forbidden|permission to .* denied|write access .* not granted/i
+    .test(error instanceof Error ? error.message : String(error))
 }

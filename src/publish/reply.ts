@@ -20,6 +20,7 @@ export class Reply {
   private readonly runUrl?: string
   private commentId?: number
   private commentUrl?: string
+  private written?: string
 
   private constructor(github: GitHub, issueNumber: number, key: string, postable: Postable,
     runUrl?: string) {
@@ -56,6 +57,16 @@ export class Reply {
     return this.write(markdown)
   }
 
+  /**
+   * Replaces `from` with `to` in what was last written, in one edit; `false` when there is
+   * no comment yet or the text does not hold `from`.
+   */
+  async replaceText(from: string, to: string): Promise<boolean> {
+    if (this.written === undefined || !this.written.includes(from)) return false
+    await this.write(this.written.split(from).join(to))
+    return true
+  }
+
   private async write(markdown: string): Promise<string> {
     const body = `${this.postable(markdown)}\n\n${this.marker}`
     if (this.commentId === undefined) {
@@ -68,6 +79,7 @@ export class Reply {
       : await this.github.updateComment(this.commentId, body)
     this.commentId = comment.id
     this.commentUrl = comment.url
+    this.written = markdown
     return comment.url
   }
 }

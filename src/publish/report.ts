@@ -96,8 +96,16 @@ function runLines(report: RunReport, outcome: Outcome): string[] {
   if (report.network) lines.push(`- **Network:** ${report.network}`)
   if (report.task.requester) lines.push(`- **Requested by:** ${report.task.requester}`)
   if (report.runUrl) lines.push(`- **Run:** ${report.runUrl}`)
-  if (report.artifactUrl) lines.push(`- **Audit log:** ${report.artifactUrl}`)
+  if (report.artifactUrl) lines.push(auditLogLine(report.artifactUrl))
   return lines
+}
+
+/**
+ * The audit log's line in a body or a comment. Bodies are written before the upload, with
+ * the run's page; once the artifact has an id this exact line is replaced with its page.
+ */
+export function auditLogLine(url: string): string {
+  return `- **Audit log:** ${url}`
 }
 
 function longestRun(text: string, char: string): number {

@@ -24,8 +24,11 @@ export type TaskDecision =
   | { kind: 'task'; task: Task }
   /** nothing to do for this event; the caller decides the outcome */
   | { kind: 'ignore'; reason: string }
-  /** the requester may not trigger Airlock; reply at `replyTo` when given */
-  | { kind: 'refused'; reason: string; replyTo?: TaskOrigin }
+  /**
+   * the requester may not trigger Airlock; reply at `replyTo` when given, with `advice`: what
+   * the person can do instead
+   */
+  | { kind: 'refused'; reason: string; replyTo?: TaskOrigin; advice?: string }
 
 type Payload = Record<string, unknown>
 type Refusal = Extract<TaskDecision, { kind: 'refused' }>
@@ -99,7 +102,7 @@ async function fromComment(event: GitHubEvent, settings: Pick<Settings, 'task' |
   if (refusal) return refusal
   const untrusted: UntrustedText[] = [
     { label: `request in a comment by ${requester?.login} on #${origin.number}`,
-      text: cleanUntrusted(instruction) },
+      text: cleanUntrusted(instruction), author: requester?.login },
     issueText(parent, origin)
   ]
   return { kind: 'task', task: {
@@ -120,12 +123,16 @@ function fromPullRequest(event: GitHubEvent,
   const allowed = settings.github.allowedForks
   if (fork === undefined) {
     return { kind: 'refused', replyTo: origin, reason: 'the pull request\'s head repository '
-      + 'is gone (a deleted fork), so where its code comes from cannot be checked' }
+      + 'is gone (a deleted fork), so where its code comes from cannot be checked',
+    advice: 'Push the change to a branch of this repository and open the pull request from '
+      + 'there' }
   }
   if (fork.toLowerCase() !== event.repository.toLowerCase() && !allowed.includes('*')
     && !allowed.some(a => a.toLowerCase() === fork.toLowerCase())) {
     return { kind: 'refused', replyTo: origin, reason: `the pull request comes from the fork `
-      + `${fork}, which is not listed in the \`allowed-forks\` input` }
+      + `${fork}, which is not listed in the \`allowed-forks\` input`,
+    advice: 'A maintainer can list the fork in `allowed-forks` after reading its code, or '
+      + 'push the change to a branch of this repository' }
   }
   return { kind: 'task', task: { instructions: requireTask(event, settings), origin,
     requester: event.actor || undefined } }
@@ -140,7 +147,7 @@ async function fromInput(event: GitHubEvent, settings: Pick<Settings, 'task' | '
     : requesterFrom({ login: event.actor })
   if (!TRUSTED_TRIGGERS.includes(event.name)) {
     const refusal = await tryRefuse(github, requester, settings, origin)
-    if (refusal) return { kind: 'refused', reason: refusal.reason }
+    if (refusal) return { kind: 'refused', reason: refusal.reason, advice: refusal.advice }
   }
   return { kind: 'task', task: { instructions, origin, requester: requester?.login } }
 }
@@ -157,12 +164,21 @@ function requireTask(event: GitHubEvent, settings: Pick<Settings, 'task'>): stri
 
 async function tryRefuse(github: GitHub, requester: Requester | undefined,
   settings: Pick<Settings, 'github'>, origin: TaskOrigin): Promise<Refusal | undefined> {
+  const ask = origin.kind === 'issue'
+    ? `ask someone with write access to this repository to add the \`${
+      settings.github.triggerLabel}\` label`
+    : `ask someone with write access to this repository to write the \`${
+      settings.github.triggerPhrase}\` comment`
   if (!requester) {
-    return { kind: 'refused', replyTo: origin, reason: 'the event names no requester to check' }
+    return { kind: 'refused', replyTo: origin, reason: 'the event names no requester to check',
+      advice: `To have Airlock work on this, ${ask}` }
   }
   const verdict = await checkRequester(github, requester, settings.github)
   if (verdict.allowed) return undefined
-  return { kind: 'refused', replyTo: origin, reason: verdict.reason }
+  const advice = requester.isBot
+    ? `A maintainer can list ${requester.login} in \`allowed-bots\`, or ${ask}`
+    : `To have Airlock work on this, ${ask}`
+  return { kind: 'refused', replyTo: origin, reason: verdict.reason, advice }
 }
 
 /** The text after the trigger phrase, or `undefined` when the body does not start with it. */
@@ -174,9 +190,11 @@ export function afterTrigger(body: string, phrase: string): string | undefined {
   return rest.trim()
 }
 
+/** The issue's (or pull request's) title and body, with who wrote them: not the requester. */
 function issueText(issue: Payload, origin: TaskOrigin): UntrustedText {
   const what = origin.isPullRequest ? 'pull request' : 'issue'
   const title = cleanUntrusted(String(issue.title ?? ''), 500)
   const body = cleanUntrusted(String(issue.body ?? ''))
-  return { label: `${what} #${origin.number} title and body`, text: `${title}\n\n${body}`.trim() }
+  return { label: `${what} #${origin.number} title and body`, text: `${title}\n\n${body}`.trim(),
+    author: requesterFrom(issue.user)?.login }
 }

@@ -27,6 +27,11 @@ export interface UntrustedText {
   label: string
   /** already cleaned of hidden markup and invisible or bidirectional control characters */
   text: string
+  /**
+   * login of whoever wrote it, when the payload says; for a labelled issue that is the
+   * issue's author, not the requester who added the label
+   */
+  author?: string
 }
 
 export interface Task {
