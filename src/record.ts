@@ -69,7 +69,8 @@ export async function finishRecord(record: RunRecord, result: RunResult,
     attempt(reporter, 'Writing the step summary', () => {
       const events = verifyAuditLog(audit.dir).events
       appendFileSync(env.GITHUB_STEP_SUMMARY as string,
-        renderStepSummary(events, { redact: audit.redact, auditUrl: upload.url }) + '\n')
+        renderStepSummary(events, { redact: audit.redact, auditUrl: upload.url,
+          verifyTail: result.verify?.tail }) + '\n')
     })
   }
   return finished

@@ -19,16 +19,22 @@ export interface SummaryOptions {
   maxCommands?: number
   /** a link to the uploaded audit artifact, when there is one */
   auditUrl?: string
+  /** the last lines of the `verify` output (the log keeps only references to outputs) */
+  verifyTail?: string
 }
 
-/** Markdown for `$GITHUB_STEP_SUMMARY`: outcome, figures, and the commands with exit codes. */
+/**
+ * Markdown for `$GITHUB_STEP_SUMMARY`: outcome, figures with the network, the `verify`
+ * result, and the commands with exit codes.
+ */
 export function renderStepSummary(events: readonly AnyEvent[],
   options: SummaryOptions = {}): string {
   const redact = options.redact ?? createRedactor([])
   const figures = runFigures(events)
   const parts = [
     heading(figures, redact),
-    figuresTable(figures),
+    figuresTable(figures, events),
+    verifySection(events, redact, options.verifyTail ?? ''),
     commandsTable(events, redact, options.maxCommandChars ?? 80, options.maxCommands ?? 100)
   ]
   if (options.auditUrl) {
@@ -48,7 +54,7 @@ function heading(figures: RunFigures, redact: Redactor): string {
   return `## Airlock: ${icon} ${label}\n\n> ${message}`
 }
 
-function figuresTable(figures: RunFigures): string {
+function figuresTable(figures: RunFigures, events: readonly AnyEvent[]): string {
   const t = figures.tokens
   const tokenDetail = t.prompt + t.completion > 0
     ? ` (prompt ${formatCount(t.prompt)}, completion ${formatCount(t.completion)}, `
@@ -64,7 +70,35 @@ function figuresTable(figures: RunFigures): string {
     rows.push(['Model', figures.models.map(m => inlineText(m, 80)).join(', ')])
   }
   if (figures.image) rows.push(['Image', inlineText(figures.image, 120)])
+  const network = events.find(e => e.type === 'sandbox.start')?.network
+  if (network) rows.push(['Network', networkText(network)])
   return ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n')
+}
+
+/**
+ * `open` is an opt-out of the isolation, so it is marked where a reviewer reads first; the
+ * phases' modes are as the log's `sandbox.start` names them.
+ */
+function networkText(network: string): string {
+  const opted = /(^|; setup: )open\b/.test(network)
+  return `${opted ? '⚠️ ' : ''}${inlineText(network, 200)}`
+}
+
+/** Whether the `verify` commands passed, which one failed, and the last lines they printed. */
+function verifySection(events: readonly AnyEvent[], redact: Redactor, tail: string): string {
+  const verify = events.filter(e => e.type === 'command').filter(c => c.phase === 'verify')
+  if (verify.length === 0) return ''
+  const failed = verify.find(c => c.exitCode !== 0 || c.timedOut)
+  const line = failed
+    ? `❌ failed: <code>${cellText(shortenLine(redact(failed.command), 200))}</code> `
+      + (failed.timedOut ? 'timed out' : `exited with ${failed.exitCode}`)
+    : `✅ passed (${verify.length} command${verify.length === 1 ? '' : 's'})`
+  const text = redact(tail).trimEnd()
+  const block = text
+    ? `\n\n<details><summary>Verify output (last lines)</summary>\n\n<pre>${escapeHtml(text)}`
+      + '</pre>\n\n</details>'
+    : ''
+  return `### Verify\n\n${line}${block}`
 }
 
 function commandsTable(events: readonly AnyEvent[], redact: Redactor, maxChars: number,
