@@ -1,5 +1,5 @@
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions'
-import type { AuditEvent, AuditSink } from '../src/audit/types.js'
+import type { AuditSink } from '../src/audit/types.js'
 import { ModelClient, type ModelClientOptions } from '../src/model/client.js'
 import { ContextLengthError, ModelCancelled, ModelFailure } from '../src/model/errors.js'
 import { retryAfterMs, retryDelayMs } from '../src/model/retry.js'
@@ -7,21 +7,12 @@ import type { ProviderSettings } from '../src/settings.js'
 import {
   closedPortUrl, errorReply, ModelServer, textReply, toolReply, type Script
 } from './helpers/model-server.js'
+import { MemoryAudit } from './helpers/memory-audit.js'
 
 const tools: ChatCompletionFunctionTool[] = [{ type: 'function', function: { name: 'bash',
   parameters: { type: 'object', properties: { command: { type: 'string' } } } } }]
 const messages = [{ role: 'user' as const, content: 'hello' }]
 const fastBackoff = { baseMs: 5, capMs: 20, retryAfterCapMs: 2000 }
-
-class MemoryAudit implements AuditSink {
-  events: AuditEvent[] = []
-  record(event: AuditEvent): void {
-    this.events.push(event)
-  }
-  of<T extends AuditEvent['type']>(type: T): Extract<AuditEvent, { type: T }>[] {
-    return this.events.filter(e => e.type === type) as Extract<AuditEvent, { type: T }>[]
-  }
-}
 
 function provider(baseUrl: string, name: string, key = `sk-${name}-secret-key`):
   ProviderSettings {
@@ -92,6 +83,22 @@ describe('model client', () => {
       .toEqual([[429, true, 1], [500, true, 2], [503, true, 3]])
   })
 
+  it('waits the seconds of a standard retry-after header on 429', async () => {
+    const server = await serve([
+      errorReply(429, 'rate limited', 'rate_limit_exceeded', { 'retry-after': '1' }),
+      textReply('after the wait')])
+    const audit = new MemoryAudit()
+    // the jittered backoff alone would wait at most 5 ms here
+    const turn = await client([provider(server.baseUrl, 'a')], audit)
+      .complete({ step: 1, messages, tools })
+    expect(turn.message.content).toBe('after the wait')
+    const [first, second] = server.completions.map(r => r.atMs)
+    expect(second - first).toBeGreaterThanOrEqual(990)
+    expect(second - first).toBeLessThan(1900)
+    expect(audit.of('model.error')).toEqual([expect.objectContaining({ status: 429,
+      retryable: true, attempt: 1 })])
+  })
+
   it('abandons a stalled request after the timeout and retries it', async () => {
     const server = await serve([{ stall: true }, textReply('after stall')])
     const audit = new MemoryAudit()
@@ -112,7 +119,8 @@ describe('model client', () => {
     expect(bad.completions).toHaveLength(1)
     expect(turn.provider).toBe('b/m')
     const [error] = audit.of('model.error')
-    expect(error).toMatchObject({ status: 401, retryable: false, failover: 'b/m' })
+    expect(error).toMatchObject({ status: 401, retryable: false, failover: 'b/m',
+      failoverReason: 'not-retryable' })
     expect(error.message).not.toContain('sk-a-secret-key')
     // the next turn goes straight to the provider that works
     expect((await c.complete({ step: 2, messages, tools })).provider).toBe('b/m')
@@ -127,8 +135,9 @@ describe('model client', () => {
       { maxRetries: 1 }).complete({ step: 3, messages, tools })
     expect(turn.provider).toBe('b/m')
     const errors = audit.of('model.error')
-    expect(errors.map(e => [e.provider, e.attempt, e.retryable, e.failover]))
-      .toEqual([['a/m', 1, true, undefined], ['a/m', 2, true, 'b/m']])
+    expect(errors.map(e => [e.provider, e.attempt, e.retryable, e.failover, e.failoverReason]))
+      .toEqual([['a/m', 1, true, undefined, undefined],
+        ['a/m', 2, true, 'b/m', 'retries-exhausted']])
     expect(errors[0].message).toMatch(/connection|ECONNREFUSED/i)
     expect(audit.of('model.response')[0]).toMatchObject({ step: 3, provider: 'b/m' })
   })
@@ -144,6 +153,51 @@ describe('model client', () => {
     expect(failure.message).toMatch(/b\/m: .*Connection error/i)
     expect(failure.message).not.toMatch(/secret-key/)
     expect(a.completions).toHaveLength(2)
+  })
+
+  it('fails over on a 400 that is not about the context, and says so', async () => {
+    const a = await serve([errorReply(400, '\'tools\' is not supported with this model')])
+    const b = await serve([textReply('from b')])
+    const audit = new MemoryAudit()
+    const turn = await client([provider(a.baseUrl, 'a'), provider(b.baseUrl, 'b')], audit)
+      .complete({ step: 1, messages, tools })
+    expect(turn.provider).toBe('b/m')
+    expect(a.completions).toHaveLength(1)
+    expect(audit.of('model.error')).toEqual([expect.objectContaining({ status: 400,
+      retryable: false, failover: 'b/m', failoverReason: 'not-retryable' })])
+  })
+
+  it.each([
+    ['no choices', { choices: [] }, '`choices`'],
+    ['no choices member', {}, '`choices`'],
+    ['a choice without a message', { choices: [{ index: 0, finish_reason: 'stop' }] },
+      '`choices[0].message`']
+  ])('gives a clear model error for a reply with %s', async (_, shape, missing) => {
+    const body = { id: 'x', object: 'chat.completion', created: 1, model: 'model-a', ...shape }
+    const a = await serve(() => ({ status: 200, body }))
+    const audit = new MemoryAudit()
+    const failure = await client([provider(a.baseUrl, 'a')], audit)
+      .complete({ step: 4, messages, tools }).catch(e => e)
+    expect(failure).toBeInstanceOf(ModelFailure)
+    expect(failure.message).toContain(`a/m: the reply has no ${missing}; the provider answered `
+      + 'HTTP 200 without a chat completion message')
+    // not retried: the same provider would answer the same way
+    expect(a.completions).toHaveLength(1)
+    expect(audit.of('model.error')).toEqual([expect.objectContaining({ step: 4,
+      provider: 'a/m', retryable: false, attempt: 1 })])
+    expect(audit.of('model.response')).toHaveLength(0)
+  })
+
+  it('moves to the next provider after a reply without choices', async () => {
+    const a = await serve([{ status: 200, body: { id: 'x', object: 'chat.completion',
+      created: 1, model: 'model-a', choices: [] } }])
+    const b = await serve([textReply('from b', null)])
+    const audit = new MemoryAudit()
+    const turn = await client([provider(a.baseUrl, 'a'), provider(b.baseUrl, 'b')], audit)
+      .complete({ step: 1, messages, tools })
+    expect(turn).toMatchObject({ provider: 'b/m', usageEstimated: true })
+    expect(audit.of('model.error')[0]).toMatchObject({ failover: 'b/m',
+      failoverReason: 'not-retryable' })
   })
 
   it('surfaces a context-length rejection as its own error, without failover', async () => {

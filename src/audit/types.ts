@@ -33,7 +33,11 @@ export type AuditEvent =
       /** true when the provider reported no usage and `usage` is a chars/4 estimate */
       usageEstimated?: boolean }
   | { type: 'model.error'; step: number; provider: string; message: string; status?: number
-      retryable: boolean; attempt: number; failover?: string }
+      retryable: boolean; attempt: number
+      /** the provider that takes over from here on */
+      failover?: string
+      /** why this provider was left: its answer will not change, or its retries ran out */
+      failoverReason?: 'not-retryable' | 'retries-exhausted' }
   | { type: 'tool.call'; step: number; callId: string; name: string; arguments: string }
   | { type: 'tool.result'; step: number; callId: string; name: string; ok: boolean
       observation: string }

@@ -100,6 +100,13 @@ export class ModelClient {
       try {
         const response = await client.chat.completions.create(
           { model: provider.model, messages: [...messages], tools: [...tools] }, { signal })
+        const missing = missingInReply(response)
+        if (missing) {
+          // Not retried: a provider that answers 200 without a message (a gateway that drops
+          // tool calling, a content filter) answers the same way again; the next may not.
+          return this.gaveUp(step, index, `the reply has no ${missing}; the provider answered `
+            + 'HTTP 200 without a chat completion message', attempt)
+        }
         return { ok: true, turn: this.turnOf(step, provider, response, messages,
           Date.now() - started, attempt) }
       } catch (error) {
@@ -114,16 +121,23 @@ export class ModelClient {
           ? `request timed out: no answer within ${this.options.requestTimeoutSeconds}s`
           : redact(verdict.message, provider.apiKey)
         lastError = verdict.status ? `HTTP ${verdict.status}: ${message}` : message
-        const last = verdict.kind !== 'retryable' || attempt === attempts
-        const next = this.options.providers[index + 1]
-        this.options.audit.record({ type: 'model.error', step, provider: provider.label,
-          message, status: verdict.status, retryable: verdict.kind === 'retryable', attempt,
-          failover: last && verdict.kind !== 'context-length' ? next?.label : undefined })
         if (verdict.kind === 'context-length') {
+          this.options.audit.record({ type: 'model.error', step, provider: provider.label,
+            message, status: verdict.status, retryable: false, attempt })
           throw new ContextLengthError(provider.label, message)
         }
-        // A fatal 4xx here is about this provider (key, model name, quota): the next may work.
-        if (last) return { ok: false, error: lastError }
+        // The failover decision: a non-retryable answer (401, 403, 404, a 400 other than the
+        // context window) moves to the next provider instead of ending the run. Asking the same
+        // provider again would not change it, but such an error is about this provider's key,
+        // model name, quota or tool support, which the next provider does not share. The cost:
+        // a wrong key on the first provider costs one request before the fallback answers, and
+        // the event says why the run moved on.
+        if (verdict.kind !== 'retryable' || attempt === attempts) {
+          return this.gaveUp(step, index, message, attempt, verdict.status,
+            verdict.kind === 'retryable' ? 'retries-exhausted' : 'not-retryable', lastError)
+        }
+        this.options.audit.record({ type: 'model.error', step, provider: provider.label,
+          message, status: verdict.status, retryable: true, attempt })
         const wait = retryDelayMs(attempt, this.options.backoff ?? DEFAULT_BACKOFF,
           verdict.retryAfterMs, this.options.random)
         await sleep(wait, signal).catch(() => {
@@ -134,17 +148,27 @@ export class ModelClient {
     return { ok: false, error: lastError }
   }
 
+  /** Records why this provider is left for this turn and every later one, and to whom. */
+  private gaveUp(step: number, index: number, message: string, attempt: number,
+    status?: number, why: 'not-retryable' | 'retries-exhausted' = 'not-retryable',
+    error = status ? `HTTP ${status}: ${message}` : message): Attempt {
+    const { providers, audit } = this.options
+    const next = providers[index + 1]
+    audit.record({ type: 'model.error', step, provider: providers[index].label, message, status,
+      retryable: why === 'retries-exhausted', attempt, failover: next?.label,
+      failoverReason: next ? why : undefined })
+    return { ok: false, error }
+  }
+
   private turnOf(step: number, provider: ProviderSettings, response: ChatCompletion,
     messages: readonly ChatCompletionMessageParam[], latencyMs: number,
     attempts: number): ModelTurn {
-    const choice = response.choices?.[0]
-    // A reply without a message is treated as empty text: the loop reminds the model.
-    const message: ChatCompletionMessage = choice?.message
-      ?? { role: 'assistant', content: '', refusal: null }
+    const choice = response.choices[0]
+    const message: ChatCompletionMessage = choice.message
     const { usage, estimated } = usageOf(response, messages)
     const turn: ModelTurn = {
       provider: provider.label, model: response.model || provider.model, message,
-      finishReason: choice?.finish_reason ?? 'unknown', usage, usageEstimated: estimated,
+      finishReason: choice.finish_reason ?? 'unknown', usage, usageEstimated: estimated,
       costUsd: costOf(usage, provider.prices), latencyMs, attempts
     }
     this.options.audit.record({ type: 'model.response', step, provider: turn.provider,
@@ -185,6 +209,15 @@ export class ModelClient {
     }
     return client
   }
+}
+
+/** What a 200 answer lacks that every chat completion has, or undefined when it is whole. */
+function missingInReply(response: ChatCompletion): string | undefined {
+  const choices = (response as { choices?: unknown }).choices
+  if (!Array.isArray(choices) || choices.length === 0) return '`choices`'
+  const message = (choices[0] as { message?: unknown } | null)?.message
+  if (message === null || typeof message !== 'object') return '`choices[0].message`'
+  return undefined
 }
 
 function redact(text: string, secret: string): string {

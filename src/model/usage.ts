@@ -24,7 +24,7 @@ export function usageOf(response: ChatCompletion,
     return { estimated: false, usage: { prompt: u.prompt_tokens, completion: u.completion_tokens,
       cached: u.prompt_tokens_details?.cached_tokens ?? 0 } }
   }
-  const reply = response.choices[0]?.message
+  const reply = response.choices?.[0]?.message
   return { estimated: true, usage: { prompt: estimateMessagesTokens(messages),
     completion: estimateTokens(JSON.stringify(reply ?? '')), cached: 0 } }
 }
