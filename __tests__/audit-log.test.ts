@@ -13,8 +13,10 @@ import type { StoredEvent } from '../src/audit/entry.js'
 import { CANARIES, HOSTILE, writeSampleRun } from './helpers/audit-run.js'
 import type { SampleRun } from './helpers/audit-run.js'
 import {
-  allFiles, eventValidator, leakForms, logLines, removeDir, writeLogLines
+  allFiles, eventValidator, expectValidAuditLog, independentHash, leakForms, logLines,
+  removeDir, writeLogLines
 } from './helpers/audit-files.js'
+import { runCli, type Terminal } from '../src/cli.js'
 
 const dirs: string[] = []
 afterAll(() => dirs.forEach(removeDir))
@@ -23,17 +25,6 @@ async function sample(options: Parameters<typeof writeSampleRun>[0] = {}): Promi
   const run = await writeSampleRun(options)
   dirs.push(run.dir, run.repo)
   return run
-}
-
-/** A recomputation of a line's hash written apart from the library, from the documented rule. */
-function independentHash(line: string): string {
-  const sortKeys = (v: unknown): unknown => Array.isArray(v) ? v.map(sortKeys)
-    : v && typeof v === 'object'
-      ? Object.fromEntries(Object.keys(v).sort().map(k => [k, sortKeys((v as never)[k])]))
-      : v
-  const entry = JSON.parse(line)
-  delete entry.hash
-  return createHash('sha256').update(JSON.stringify(sortKeys(entry))).digest('hex')
 }
 
 describe('audit log: a realistic run', () => {
@@ -48,16 +39,11 @@ describe('audit log: a realistic run', () => {
 
   it('verifies, is complete, and every line validates against the schema', () => {
     const result = verifyAuditLog(run.dir)
-    expect(result).toMatchObject({ ok: true, complete: true })
+    expect(result).toMatchObject({ ok: true, intact: true, complete: true })
     expect(events.map(e => e.type)).toEqual(['run.start', 'task', 'sandbox.start',
       'model.request', 'model.response', 'tool.call', 'command', 'tool.result', 'command',
       'command', 'file.write', 'command', 'changes', 'outcome'])
-    const validate = eventValidator()
-    for (const line of logLines(run.dir)) {
-      const ok = validate(JSON.parse(line))
-      expect({ line: line.slice(0, 60), errors: ok ? null : validate.errors }).toEqual(
-        { line: line.slice(0, 60), errors: null })
-    }
+    expect(expectValidAuditLog(run.dir)).toHaveLength(14)
   })
 
   it('chains lines by a hash an independent verifier recomputes', () => {
@@ -162,6 +148,14 @@ describe('audit log: a realistic run', () => {
   })
 })
 
+/** `airlock ARGS` in this process, with what it printed on stdout. */
+async function cli(argv: string[]): Promise<{ code: number; out: string }> {
+  let out = ''
+  const term: Terminal = { out: text => { out += text }, err: () => undefined, isTty: false }
+  const code = await runCli(argv, {}, term)
+  return { code, out }
+}
+
 describe('audit log: tampering is detected and named', () => {
   let pristine: SampleRun
   beforeAll(async () => {
@@ -242,13 +236,36 @@ describe('audit log: tampering is detected and named', () => {
     expect(verifyAuditLog(dir).problem).toMatchObject({ line: 2, reason: /prev/ })
   })
 
-  it('the tail cut off: intact but incomplete', () => {
+  it('the tail cut off: not ok, naming the last event and the missing outcome', async () => {
     const dir = copy()
     writeLogLines(dir, logLines(dir).slice(0, -2))
-    expect(verifyAuditLog(dir)).toMatchObject({ ok: true, complete: false,
-      events: { length: 12 } })
+    const reason = 'the log ends at event 12 (command) without an outcome: the run crashed '
+      + 'before it ended, or lines were removed from the end'
+    expect(verifyAuditLog(dir)).toMatchObject({ ok: false, intact: true, complete: false,
+      events: { length: 12 }, lastEvent: { seq: 12, type: 'command' },
+      problem: { line: 13, reason } })
     expect(renderStepSummary(verifyAuditLog(dir).events)).toContain('⚠️ incomplete')
-    expect(renderTranscript(dir)).toContain('the log has no outcome')
+    const html = renderTranscript(dir)
+    expect(html).not.toContain('Hash chain verified')
+    expect(html).toContain(`Not verified: ${reason}. The 12 events present are unaltered`)
+
+    const plain = await cli(['verify', dir])
+    expect(plain).toEqual({ code: 1, out: `NOT OK: ${reason}\n` })
+    const json = await cli(['verify', dir, '--json'])
+    expect(json.code).toBe(1)
+    expect(JSON.parse(json.out)).toMatchObject({ ok: false, intact: true, complete: false,
+      events: 12, lastEvent: { seq: 12, type: 'command' }, outcome: 'missing',
+      problem: { reason } })
+    // the intact log it was cut from passes
+    expect(await cli(['verify', pristine.dir])).toMatchObject({ code: 0,
+      out: expect.stringMatching(/^ok: 14 events, .* outcome changes-published\n$/) })
+  })
+
+  it('every line removed: not ok', () => {
+    const dir = copy()
+    writeFileSync(join(dir, 'audit.jsonl'), '')
+    expect(verifyAuditLog(dir)).toMatchObject({ ok: false, intact: true, complete: false,
+      problem: { line: 1, reason: expect.stringContaining('empty') } })
   })
 
   it('a half-written last line', () => {

@@ -121,11 +121,14 @@ function verifyCommand(args: CliArgs, term: Terminal): number {
   const result = verifyAuditLog(dir)
   const outcome = result.events.findLast(e => e.type === 'outcome')
   if (args.json) {
-    term.out(`${JSON.stringify({ ok: result.ok, events: result.events.length,
-      problem: result.problem, outcome: outcome?.kind }, null, 2)}\n`)
+    term.out(`${JSON.stringify({ ok: result.ok, intact: result.intact,
+      complete: result.complete, events: result.events.length, problem: result.problem,
+      lastEvent: result.lastEvent, outcome: outcome?.kind ?? 'missing' }, null, 2)}\n`)
   } else if (result.ok) {
     term.out(`ok: ${result.events.length} events, the chain and every stored output verify; `
       + `outcome ${outcome?.kind ?? 'missing'}\n`)
+  } else if (result.intact) {
+    term.out(`NOT OK: ${result.problem?.reason}\n`)
   } else {
     const where = result.problem?.seq !== undefined ? `event ${result.problem.seq}`
       : `line ${result.problem?.line}`

@@ -1,4 +1,5 @@
-/** Reading, tampering with and scanning audit directories in tests. */
+/** Reading, tampering with, validating and scanning audit directories in tests. */
+import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Ajv2020 } from 'ajv/dist/2020.js'
@@ -54,4 +55,47 @@ export function eventValidator(): ValidateFunction {
     validator = ajv.compile(schema)
   }
   return validator
+}
+
+/**
+ * Every line of `dir`'s audit.jsonl against schema/audit-event.schema.json, and the log
+ * verified whole (chained, outputs matching, ending in an outcome). Returns the parsed lines.
+ */
+export function expectValidAuditLog(dir: string): Record<string, unknown>[] {
+  const validate = eventValidator()
+  const entries = logLines(dir).map(line => JSON.parse(line) as Record<string, unknown>)
+  const valid = (entry: unknown): boolean => validate(entry)
+  const invalid = entries.flatMap(entry => valid(entry) ? []
+    : [{ seq: entry.seq, type: entry.type, errors: validate.errors }])
+  expect(invalid).toEqual([])
+  expect(entries.map(entry => [entry.seq, entry.hash === independentHash(entry)]))
+    .toEqual(entries.map((_, i) => [i + 1, true]))
+  expect(entries.at(-1)?.type).toBe('outcome')
+  return entries
+}
+
+/**
+ * A line's hash recomputed apart from the library, from the rule documented in
+ * src/audit/entry.ts: sha256 of the line without `hash`, keys sorted, no whitespace.
+ */
+export function independentHash(line: string | Record<string, unknown>): string {
+  const sortKeys = (v: unknown): unknown => Array.isArray(v) ? v.map(sortKeys)
+    : v && typeof v === 'object'
+      ? Object.fromEntries(Object.keys(v).sort().map(k => [k, sortKeys((v as never)[k])]))
+      : v
+  const entry = typeof line === 'string' ? JSON.parse(line) : { ...line }
+  delete entry.hash
+  return createHash('sha256').update(JSON.stringify(sortKeys(entry))).digest('hex')
+}
+
+/** The lines re-chained as a forger would: `prev` and `hash` recomputed from the first on. */
+export function rechain(lines: readonly string[]): string[] {
+  let prev = '0'.repeat(64)
+  return lines.map(line => {
+    const entry = JSON.parse(line) as Record<string, unknown>
+    entry.prev = prev
+    entry.hash = independentHash(entry)
+    prev = entry.hash as string
+    return JSON.stringify(entry)
+  })
 }

@@ -81,12 +81,15 @@ const EMPTY_SHA256 = createHash('sha256').digest('hex')
 
 /**
  * Replays the run recorded in `dir`: its setup commands, then its tool calls in order until
- * `finish`, and compares the resulting patch with the recorded one. The log must verify.
+ * `finish`, and compares the resulting patch with the recorded one. The log must be intact;
+ * it may lack an outcome.
  * The sandbox is removed on every path.
  */
 export async function replayRun(dir: string, deps: ReplayDeps): Promise<ReplayResult> {
   const verification = verifyAuditLog(dir)
-  if (!verification.ok) {
+  // A log without an outcome (a crashed run, or a cut tail) still replays up to where it ends:
+  // what is there is unaltered, and reproducing a crashed run is what replay is for.
+  if (!verification.intact) {
     throw new ReplayError(`The audit log in ${dir} does not verify (line `
       + `${verification.problem?.line}: ${verification.problem?.reason}); a tampered or `
       + 'damaged record cannot be replayed.')

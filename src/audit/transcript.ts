@@ -126,14 +126,15 @@ ${verification ? this.verification(verification) : ''}
   }
 
   private verification(v: VerifyResult): string {
-    if (!v.ok) {
-      return `<p class="verify bad">Audit log verification failed at line ${v.problem?.line}: `
-        + `${this.text(v.problem?.reason ?? '')}. Only the events before it are shown.</p>`
+    if (v.ok) return `<p class="verify good">Hash chain verified: ${v.events.length} events.</p>`
+    if (v.intact) {
+      // Lines removed from the end leave a chain that checks, so this is no verification.
+      return `<p class="verify bad">Not verified: ${this.text(v.problem?.reason ?? '')}. The `
+        + `${v.events.length} events present are unaltered and chained, but whatever came `
+        + 'after them is unknown.</p>'
     }
-    return v.complete
-      ? `<p class="verify good">Hash chain verified: ${v.events.length} events.</p>`
-      : `<p class="verify bad">Hash chain verified (${v.events.length} events), but the log has `
-        + 'no outcome: the run was cut short or the end of the log is missing.</p>'
+    return `<p class="verify bad">Audit log verification failed at line ${v.problem?.line}: `
+      + `${this.text(v.problem?.reason ?? '')}. Only the events before it are shown.</p>`
   }
 
   private event(e: AnyEvent): string {

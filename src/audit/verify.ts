@@ -1,6 +1,7 @@
 /**
  * Checks an audit directory the way a maintainer's own tool would: every line's hash, the
  * chain from line to line, the files the log refers to, and that the run reached an outcome.
+ * A log is only `ok` when all four hold.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -16,14 +17,21 @@ export interface VerifyProblem {
 }
 
 export interface VerifyResult {
-  /** every line is intact and chained, and every referenced output file matches its name */
+  /** `intact` and `complete`: the whole record of a run that ended, nothing altered */
   ok: boolean
-  /** the last event is an `outcome`; a log without one was cut short (or its tail removed) */
+  /** every line is unaltered and chained, and every referenced output file matches its name */
+  intact: boolean
+  /** the last event is an `outcome` */
   complete: boolean
   /** the events that parsed, in file order, up to the first problem */
   events: StoredEvent[]
-  /** set when `ok` is false */
+  /**
+   * set when `ok` is false: the first line that is wrong, or, for an intact log without an
+   * outcome, the line after the last one present
+   */
   problem?: VerifyProblem
+  /** set when the log is intact but has no outcome: the last event that is there */
+  lastEvent?: { seq: number; type: string }
 }
 
 /** Verifies `audit.jsonl` and the `outputs/` folder in `dir`; never throws for a bad log. */
@@ -53,12 +61,24 @@ export function verifyAuditLog(dir: string): VerifyResult {
     prev = entry.hash as string
     events.push(entry as unknown as StoredEvent)
   }
-  const complete = events.at(-1)?.type === 'outcome'
-  return { ok: true, complete, events }
+  const last = events.at(-1)
+  if (last?.type === 'outcome') return { ok: true, intact: true, complete: true, events }
+  // The chain cannot show a removed tail: every line left still checks. Only the missing
+  // outcome does, so a log without one fails, naming where it stops. A run that crashed
+  // before writing its outcome looks the same; the two cannot be told apart from the log.
+  // A signed or externally anchored last hash (the artifact's digest) would tell them apart.
+  const reason = last
+    ? `the log ends at event ${last.seq} (${last.type}) without an outcome: the run crashed `
+      + 'before it ended, or lines were removed from the end'
+    : 'the log is empty: it has no events and no outcome'
+  return { ok: false, intact: true, complete: false, events,
+    lastEvent: last && { seq: last.seq, type: last.type },
+    problem: { line: lines.length + 1, reason } }
 }
 
 function fail(events: StoredEvent[], problem: VerifyProblem): VerifyResult {
-  return { ok: false, complete: events.at(-1)?.type === 'outcome', events, problem }
+  return { ok: false, intact: false, complete: events.at(-1)?.type === 'outcome', events,
+    problem }
 }
 
 function parseLine(raw: string): Record<string, unknown> | string {
