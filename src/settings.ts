@@ -169,6 +169,10 @@ export function readSettings(source: InputSource, env: NodeJS.ProcessEnv = proce
     throw new SettingsError('Input `network` is `allowlist` but `allowed-hosts` is empty: list '
       + 'the hosts the agent may reach, or set `network: none`.')
   }
+  if (settings.network.setup === 'allowlist' && settings.network.allowedHosts.length === 0) {
+    throw new SettingsError('Input `setup-network` is `allowlist` but `allowed-hosts` is empty: '
+      + 'list the hosts setup commands may reach, or set `setup-network: none`.')
+  }
   settings.secrets = collectSecrets(settings, source('secrets') ?? '')
   return settings
 }

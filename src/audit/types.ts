@@ -46,7 +46,7 @@ export type AuditEvent =
       stdout: CapturedOutput; stderr: CapturedOutput }
   | { type: 'file.write'; step: number; path: string; bytes: number; sha256: string }
   | { type: 'network'; phase: Phase; host: string; port: number; allowed: boolean
-      method: string }
+      method: string; address?: string }
   | { type: 'policy.refusal'; rule: string; path?: string; message: string }
   | { type: 'budget'; budget: string; used: number; limit: number }
   | { type: 'changes'; files: ChangedFile[]; patchBytes: number; patchSha256: string }
