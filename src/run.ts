@@ -15,7 +15,7 @@ import { runCommands, type CommandsReport } from './phases.js'
 import { publish, type PublishResult } from './publish/publish.js'
 import type { Reply } from './publish/reply.js'
 import type { Reporter } from './reporter.js'
-import { startSandbox, sweepContainers } from './sandbox/index.js'
+import { engineFoundUnreachable, startSandbox, sweepContainers } from './sandbox/index.js'
 import type { ChangeSet, Sandbox } from './sandbox/types.js'
 import { SettingsError, type Settings } from './settings.js'
 import type { Task } from './task/types.js'
@@ -119,7 +119,8 @@ async function startingSandbox(request: RunRequest, network: RunNetwork): Promis
   return request.reporter.group('Starting the sandbox', async () => {
     const { settings, audit } = request
     const sandbox = await startSandbox({ settings: settings.sandbox, repoDir: request.repoDir,
-      runId: request.runId, network: network.initial }, line => request.reporter.info(line))
+      runId: request.runId, network: network.initial,
+      maxPatchBytes: settings.changes.maxPatchBytes }, line => request.reporter.info(line))
     audit.record({ type: 'sandbox.start', containerId: sandbox.containerId,
       image: sandbox.image, workdir: sandbox.workdir, network: network.describe() })
     request.reporter.info(`network: ${network.describe()}`)
@@ -198,6 +199,13 @@ async function publishing(request: RunRequest, result: RunResult, changes: Chang
 }
 
 async function removingSandbox(request: RunRequest, sandbox: Sandbox | undefined): Promise<void> {
+  const unreachable = engineFoundUnreachable()
+  if (!sandbox && unreachable) {
+    // Both sweeps skip such an engine at once instead of each waiting out a ping to warn.
+    request.reporter.info(`Nothing to remove: ${unreachable}, so no container or network `
+      + 'of this run exists.')
+    return
+  }
   try {
     await sandbox?.remove()
     // Also sweeps a container whose creation a failure or a cancel interrupted.

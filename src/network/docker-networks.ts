@@ -1,6 +1,6 @@
 /** The run's own Docker networks: made per run, labelled with it, removed with it. */
 import type Docker from 'dockerode'
-import { connectEngine } from '../sandbox/engine.js'
+import { connectEngine, engineFoundUnreachable } from '../sandbox/engine.js'
 import { OWNER_LABEL, RUN_LABEL } from '../sandbox/container-config.js'
 
 /** `open`: a plain bridge with a way out; `allowlist`: internal, its only exit the proxy. */
@@ -45,6 +45,8 @@ export async function createRunNetwork(docker: Docker, runId: string,
  * returns how many went. Call it after the run's containers are gone.
  */
 export async function sweepNetworks(runId: string, docker?: Docker): Promise<number> {
+  // An engine that did not answer moments ago holds nothing this run made; see sweepContainers.
+  if (!docker && engineFoundUnreachable()) return 0
   const engine = docker ?? await connectEngine()
   const found = await engine.listNetworks({ filters: { label: [`${RUN_LABEL}=${runId}`] } })
   let removed = 0

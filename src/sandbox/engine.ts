@@ -7,6 +7,13 @@ import { RUN_LABEL } from './container-config.js'
 const PING_TIMEOUT_MS = 5000
 
 /**
+ * The address whose engine did not answer this process's last attempt, and why. Cleanup
+ * reads it so that an engine already known to be dead is not pinged again, each sweep
+ * waiting out its own timeout and warning about containers that never existed.
+ */
+let unreachable: { address: string; message: string } | undefined
+
+/**
  * Connects to the engine named by DOCKER_HOST (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH),
  * or the local socket, and checks that it answers.
  */
@@ -23,16 +30,30 @@ export async function connectEngine(): Promise<Docker> {
     timer = setTimeout(() => reject(new Error(`no answer in ${PING_TIMEOUT_MS / 1000} s`)),
       PING_TIMEOUT_MS)
   })
+  const address = engineAddress()
   try {
     await Promise.race([docker.ping(), timeout])
   } catch (error) {
-    throw new DockerUnavailable(`No Docker engine answers at ${engineAddress()} `
-      + `(${messageOf(error)}). Start one (\`bash scripts/docker-up.sh\`, or start dockerd), `
-      + 'or set DOCKER_HOST to an engine you can reach.')
+    unreachable = { address, message: messageOf(error) }
+    throw new DockerUnavailable(`No Docker engine answers at ${address} `
+      + `(${messageOf(error)}). Start Docker on this machine (\`sudo systemctl start docker\`), `
+      + 'check that this user may open its socket (e.g. is in the `docker` group), or set '
+      + 'DOCKER_HOST to an engine this machine can reach.')
   } finally {
     clearTimeout(timer)
   }
+  unreachable = undefined
   return docker
+}
+
+/**
+ * Why the engine at the current address did not answer this process's last attempt to
+ * connect, naming the address; `undefined` when it answered or was not tried.
+ */
+export function engineFoundUnreachable(): string | undefined {
+  const address = engineAddress()
+  return unreachable?.address === address
+    ? `no Docker engine answered at ${address} (${unreachable.message})` : undefined
 }
 
 function engineAddress(): string {
@@ -57,9 +78,9 @@ export async function ensureImage(docker: Docker, name: string,
     return describe(name, await docker.getImage(name).inspect())
   } catch (error) {
     throw new ImageUnusable(`The image ${name} is not on this machine and pulling it failed `
-      + `(${messageOf(error)}). Pull it (\`docker pull ${name}\`) where a registry is `
-      + 'reachable, build it (`bash scripts/build-test-image.sh` builds airlock-test:bookworm), '
-      + 'or set the `image` input to one that is here.')
+      + `(${messageOf(error)}). Pull it (\`docker pull ${name}\`) from a machine that reaches `
+      + 'its registry, build it there (`docker build -t` with that name), or set the input '
+      + '`image` to one that exists here (`docker image ls` lists them).')
   }
 }
 
@@ -73,8 +94,13 @@ export function statusOf(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined
 }
 
-/** Removes every container labelled with the run, volumes included; returns how many. */
+/**
+ * Removes every container labelled with the run, volumes included; returns how many. Without
+ * an engine given, an engine found unreachable moments ago is not tried again: no container
+ * can have been made on it since, so none is there to remove.
+ */
 export async function sweepContainers(runId: string, docker?: Docker): Promise<number> {
+  if (!docker && engineFoundUnreachable()) return 0
   const engine = docker ?? await connectEngine()
   const found = await engine.listContainers({
     all: true, filters: { label: [`${RUN_LABEL}=${runId}`] }
