@@ -30,7 +30,7 @@ export interface AgentOptions {
   task: Task
   settings: Pick<Settings, 'providers' | 'requestTimeoutSeconds' | 'maxRetries'
     | 'contextTokens' | 'budgets'> & { sandbox: Pick<Settings['sandbox'],
-    'commandTimeoutSeconds' | 'readOnly'> }
+    'commandTimeoutSeconds' | 'readOnly'> & Partial<Pick<Settings['sandbox'], 'memoryBytes'>> }
   audit: AuditSink
   signal?: AbortSignal
   /** when the run's wall clock started (ms since epoch); default now */
@@ -228,7 +228,8 @@ class AgentRun {
     audit.record({ type: 'tool.call', step: this.steps, callId, name, arguments: raw })
     const outcome = await executeTool(sandbox, name, raw, { audit, step: this.steps,
       phase: 'agent', commandTimeoutSeconds: settings.sandbox.commandTimeoutSeconds,
-      readOnly: settings.sandbox.readOnly, maxObservationChars: this.o.maxObservationChars })
+      readOnly: settings.sandbox.readOnly, maxObservationChars: this.o.maxObservationChars,
+      memoryBytes: settings.sandbox.memoryBytes })
     audit.record({ type: 'tool.result', step: this.steps, callId, name, ok: outcome.ok,
       observation: outcome.observation })
     this.o.onProgress?.(this.steps, settings.budgets.maxSteps, name, progressDetail(raw),

@@ -18,6 +18,8 @@ export interface ToolOptions {
   step?: number
   phase?: Phase
   maxObservationChars?: number
+  /** the container's memory limit in bytes (`memory`), named when a command is killed */
+  memoryBytes?: number
 }
 
 /** What one tool call did, as the model and the loop see it. */
@@ -153,9 +155,7 @@ async function runBash(sandbox: Sandbox, args: Args, options: ToolOptions):
     command, cwd: sandbox.workdir, exitCode: result.exitCode, timedOut: result.timedOut,
     durationMs: result.durationMs, stdout: result.stdout, stderr: result.stderr })
   const max = options.maxObservationChars ?? MAX_OBSERVATION_CHARS
-  const parts = [result.timedOut
-    ? `exit code: ${result.exitCode} (killed after the ${timeoutSeconds}s timeout)`
-    : `exit code: ${result.exitCode}`]
+  const parts = [`exit code: ${result.exitCode}${exitNote(result, timeoutSeconds, options)}`]
   // Each stream gets its share so a flood on one does not hide the other.
   const share = result.stderr.text && result.stdout.text ? Math.floor(max / 2) : max
   if (result.stdout.text) parts.push(`stdout:\n${capText(result.stdout.text, share)}`)
@@ -163,6 +163,24 @@ async function runBash(sandbox: Sandbox, args: Args, options: ToolOptions):
   if (!result.stdout.text && !result.stderr.text) parts.push('(no output)')
   return { ok: result.exitCode === 0 && !result.timedOut, formatError: false,
     observation: parts.join('\n'), command: result }
+}
+
+/** Why a command ended when its exit code alone does not say. */
+function exitNote(result: CommandResult, timeoutSeconds: number, options: ToolOptions): string {
+  if (result.timedOut) return ` (killed after the ${timeoutSeconds}s timeout)`
+  // 128 + 9: SIGKILL. Inside the sandbox nothing but the kernel's OOM killer sends it to a
+  // command that did not time out, unless the command itself did.
+  if (result.exitCode !== 137) return ''
+  const limit = options.memoryBytes === undefined ? 'the `memory` setting'
+    : `\`memory\` is ${mebibytes(options.memoryBytes)}`
+  return ` (killed by SIGKILL, most likely for going over the sandbox's memory limit: ${limit}; `
+    + 'use less memory, e.g. fewer parallel jobs or smaller inputs)'
+}
+
+function mebibytes(bytes: number): string {
+  const mib = bytes / (1024 * 1024)
+  return mib >= 1024 && mib % 1024 === 0 ? `${mib / 1024} GiB`
+    : `${Number.isInteger(mib) ? mib : mib.toFixed(1)} MiB`
 }
 
 async function readFileTool(sandbox: Sandbox, args: Args, options: ToolOptions):
