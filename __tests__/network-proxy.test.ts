@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { get } from 'node:http'
 import { AllowlistProxy } from '../src/network/proxy.js'
-import { hostAllowed, parseAbsoluteUri, parseAuthority } from '../src/network/hosts.js'
+import { hostAddressRefusal, hostAllowed, parseAbsoluteUri, parseAuthority }
+  from '../src/network/hosts.js'
 import { CollectingSink, rawExchange, startOrigin, type Origin }
   from './helpers/network-servers.js'
 
@@ -31,7 +32,29 @@ describe('allowed-hosts matching', () => {
     expect(parseAbsoluteUri('/relative')).toBeUndefined()
     expect(parseAbsoluteUri('ftp://a.example.com/')).toBeUndefined()
   })
+
+  test('the host\'s own addresses are refused; private and public ones pass', () => {
+    const refusals = ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1', '::ffff:7f00:1',
+      '169.254.169.254', 'fe80::1', 'febf::ffff', '::ffff:169.254.169.254', '0.0.0.0', '::',
+      'localhost'].map(a => [a, hostAddressRefusal(a)])
+    expect(refusals).toEqual([['127.0.0.1', 'loopback'], ['127.8.9.10', 'loopback'],
+      ['::1', 'loopback'], ['::ffff:127.0.0.1', 'loopback'], ['::ffff:7f00:1', 'loopback'],
+      ['169.254.169.254', 'link-local'], ['fe80::1', 'link-local'], ['febf::ffff', 'link-local'],
+      ['::ffff:169.254.169.254', 'link-local'], ['0.0.0.0', 'unspecified'],
+      ['::', 'unspecified'], ['localhost', 'not an IP']])
+    for (const address of ['10.1.2.3', '172.18.0.1', '192.168.1.1', 'fd00::1', '8.8.8.8',
+      '2001:db8::1', 'fec0::1', '169.255.0.1']) {
+      expect(hostAddressRefusal(address)).toBeUndefined()
+    }
+  })
 })
+
+/**
+ * Loopback is the one address a unit test may serve an origin on, so most proxies here let
+ * 127.0.0.1 through; the one with the default check shows it refused.
+ */
+const loopbackOrigin = (address: string): string | undefined =>
+  address === '127.0.0.1' ? undefined : hostAddressRefusal(address)
 
 describe('the allow-list proxy', () => {
   let origin: Origin
@@ -51,7 +74,8 @@ describe('the allow-list proxy', () => {
         resolved.push(host)
         if (host === 'pkg.test' || host.endsWith('.mirror.test')) return '127.0.0.1'
         throw new Error(`no such test host ${host}`)
-      }
+      },
+      addressRefusal: loopbackOrigin
     })
     port = Number(new URL(proxy.url).port)
   })
@@ -77,7 +101,10 @@ describe('the allow-list proxy', () => {
       expect(origin.paths.at(-1)).toBe('/pkg.tgz')
       expect(origin.hosts.at(-1)).toBe(`pkg.test:${origin.port}`)
       expect(audit.decisions().at(-1)).toEqual({ type: 'network', phase: 'agent',
-        host: 'pkg.test', port: origin.port, allowed: true, method: 'GET' })
+        host: 'pkg.test', port: origin.port, allowed: true, method: 'GET',
+        address: '127.0.0.1' })
+      // Resolved once: the address checked is the address connected to.
+      expect(resolved.filter(h => h === 'pkg.test')).toEqual(['pkg.test'])
     })
 
   test('refuses an unlisted host with a 403 the agent can read, and never resolves it',
@@ -131,7 +158,7 @@ describe('the allow-list proxy', () => {
       resolve: async host => {
         if (host === 'gone.test') return '127.0.0.1'
         throw new Error(`no such test host ${host}`)
-      } })
+      }, addressRefusal: loopbackOrigin })
     const otherPort = Number(new URL(other.url).port)
     try {
       const closed = await rawExchange(otherPort, '127.0.0.1',
@@ -144,6 +171,49 @@ describe('the allow-list proxy', () => {
       await other.close()
     }
   })
+
+  test('a listed name that resolves to the host itself is refused, and nothing connects',
+    async () => {
+      const answers: Record<string, string> = { 'lo.test': '127.0.0.1',
+        'mapped.test': '::ffff:127.0.0.1', 'metadata.test': '169.254.169.254',
+        'link.test': 'fe80::1', 'zero.test': '0.0.0.0' }
+      const lookups: string[] = []
+      const strict = await AllowlistProxy.create({ listenHost: '127.0.0.1',
+        allowedHosts: ['*.test'], ports: [origin.port, 80], audit, phase: () => 'agent',
+        resolve: async host => {
+          lookups.push(host)
+          return answers[host]
+        } })
+      const strictPort = Number(new URL(strict.url).port)
+      const served = origin.paths.length
+      try {
+        const plain = await rawExchange(strictPort, '127.0.0.1',
+          `GET http://lo.test:${origin.port}/x HTTP/1.1\r\nHost: lo.test\r\n\r\n`)
+        expect(plain).toMatch(/^HTTP\/1\.1 403 airlock: lo\.test resolves to 127\.0\.0\.1, a /)
+        expect(plain).toContain('airlock: lo.test resolves to 127.0.0.1, a loopback address: '
+          + 'the proxy does not connect to the runner itself\n')
+        for (const [host, kind] of [['mapped.test', 'loopback'], ['lo.test', 'loopback'],
+          ['metadata.test', 'link-local'], ['link.test', 'link-local'],
+          ['zero.test', 'unspecified']]) {
+          const tunnel = await rawExchange(strictPort, '127.0.0.1',
+            `CONNECT ${host}:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`)
+          expect(tunnel).toMatch(new RegExp(`^HTTP/1\\.1 403 airlock: ${host.replace('.', '\\.')
+          } resolves to \\S+, a ${kind} address`))
+        }
+        expect(origin.paths.length).toBe(served)
+        expect(lookups).toEqual(['lo.test', 'mapped.test', 'lo.test', 'metadata.test',
+          'link.test', 'zero.test'])
+        expect(audit.decisions().slice(-6).map(d => [d.method, d.host, d.address, d.allowed]))
+          .toEqual([['GET', 'lo.test', '127.0.0.1', false],
+            ['CONNECT', 'mapped.test', '::ffff:127.0.0.1', false],
+            ['CONNECT', 'lo.test', '127.0.0.1', false],
+            ['CONNECT', 'metadata.test', '169.254.169.254', false],
+            ['CONNECT', 'link.test', 'fe80::1', false],
+            ['CONNECT', 'zero.test', '0.0.0.0', false]])
+      } finally {
+        await strict.close()
+      }
+    })
 
   test('will not listen on every interface', async () => {
     await expect(AllowlistProxy.create({ listenHost: '0.0.0.0', allowedHosts: [], audit,

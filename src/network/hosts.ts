@@ -1,4 +1,5 @@
 /** The allow-list's matching rules, kept apart from the proxy so they read and test alone. */
+import { BlockList, isIP } from 'node:net'
 
 /** A request's destination, as the proxy decides on it. */
 export interface Destination {
@@ -48,4 +49,31 @@ export function parseAbsoluteUri(target: string): Destination | undefined {
 
 function normalHost(host: string): string {
   return host.trim().toLowerCase().replace(/\.$/, '')
+}
+
+const HOST_ONLY_RANGES: readonly [string, BlockList][] = [
+  ['loopback', ranges(['127.0.0.0/8', 'ipv4'], ['::1/128', 'ipv6'])],
+  ['link-local', ranges(['169.254.0.0/16', 'ipv4'], ['fe80::/10', 'ipv6'])],
+  ['unspecified', ranges(['0.0.0.0/8', 'ipv4'], ['::/128', 'ipv6'])]
+]
+
+/**
+ * Why the proxy must not connect to `address`: `loopback`, `link-local` (cloud metadata
+ * services live there) or `unspecified` (which Linux takes as the host itself), IPv4-mapped
+ * IPv6 forms included; `undefined` when it may. Private ranges pass, for internal registries.
+ */
+export function hostAddressRefusal(address: string): string | undefined {
+  const family = isIP(address)
+  if (family === 0) return 'not an IP'
+  const type = family === 4 ? 'ipv4' : 'ipv6'
+  return HOST_ONLY_RANGES.find(([, list]) => list.check(address, type))?.[0]
+}
+
+function ranges(...subnets: [string, 'ipv4' | 'ipv6'][]): BlockList {
+  const list = new BlockList()
+  for (const [subnet, type] of subnets) {
+    const [network, prefix] = subnet.split('/')
+    list.addSubnet(network, Number(prefix), type)
+  }
+  return list
 }

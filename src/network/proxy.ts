@@ -4,6 +4,11 @@
  * plain absolute-URI requests (for HTTP), lets through only hosts on the allow-list, resolves
  * names itself on the host, and records every decision in the audit log. A refusal is a 403
  * whose reason and body say which host was refused and why, so the agent can read it.
+ *
+ * A listed name (or a wildcard's) may resolve to the runner itself, so the address is checked
+ * before connecting: loopback, link-local and unspecified addresses are refused. The check is
+ * on the very address the proxy then connects to, resolved once, so a name that answers
+ * differently on a second lookup gains nothing.
  */
 import { lookup } from 'node:dns/promises'
 import { createServer, request as httpRequest, type IncomingMessage, type Server,
@@ -11,8 +16,8 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { connect, type AddressInfo, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { AuditSink, Phase } from '../audit/types.js'
-import { DEFAULT_PORTS, hostAllowed, parseAbsoluteUri, parseAuthority, type Destination }
-  from './hosts.js'
+import { DEFAULT_PORTS, hostAddressRefusal, hostAllowed, parseAbsoluteUri, parseAuthority,
+  type Destination } from './hosts.js'
 
 /** Turns a host name into the address to connect to; it runs on the host, never in the box. */
 export type Resolver = (host: string) => Promise<string>
@@ -31,6 +36,11 @@ export interface ProxyOptions {
   resolve?: Resolver
   /** how long to wait for the destination to accept a connection; default 15 s */
   connectTimeoutMs?: number
+  /**
+   * why a resolved address must not be connected to, or `undefined`; default
+   * `hostAddressRefusal` (the host's own loopback, link-local and unspecified addresses)
+   */
+  addressRefusal?: (address: string) => string | undefined
 }
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization',
@@ -40,6 +50,8 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-autho
 export class AllowlistProxy {
   /** the proxy's URL for HTTP_PROXY and HTTPS_PROXY, e.g. `http://172.18.0.1:41234` */
   readonly url: string
+  /** the port it listens on */
+  readonly port: number
   private readonly server: Server
   private readonly options: ProxyOptions
   private readonly sockets = new Set<Duplex>()
@@ -49,6 +61,7 @@ export class AllowlistProxy {
     this.server = server
     this.options = options
     const { address, port } = server.address() as AddressInfo
+    this.port = port
     this.url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`
   }
 
@@ -91,7 +104,9 @@ export class AllowlistProxy {
       return
     }
     if (!this.decide(target, 'CONNECT', client)) return
-    const upstream = await this.open(target, client)
+    const address = await this.addressFor(target, 'CONNECT', client)
+    if (!address) return
+    const upstream = await this.open(target, address, client)
     if (!upstream) return
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
     if (head.length > 0) upstream.write(head)
@@ -108,13 +123,8 @@ export class AllowlistProxy {
       return
     }
     if (!this.decide(target, method, res)) return
-    let address: string
-    try {
-      address = await this.resolve(target.host)
-    } catch (error) {
-      refuseResponse(res, 502, `airlock: cannot resolve ${target.host}: ${messageOf(error)}`)
-      return
-    }
+    const address = await this.addressFor(target, method, res)
+    if (!address) return
     const url = new URL(req.url ?? '')
     const headers = { ...req.headers }
     for (const name of HOP_BY_HOP) delete headers[name]
@@ -139,31 +149,53 @@ export class AllowlistProxy {
     req.pipe(upstream)
   }
 
-  /** Records the decision; on a refusal answers 403 and returns false. */
+  /**
+   * Decides on the name and port; a refusal is recorded and answered 403, and returns false.
+   * An allowed one is recorded once its address is known (`addressFor`).
+   */
   private decide(target: Destination, method: string, to: Duplex | ServerResponse): boolean {
     const ports = this.options.ports ?? DEFAULT_PORTS
     const listed = hostAllowed(target.host, this.options.allowedHosts)
-    const allowed = listed && ports.includes(target.port)
-    this.options.audit.record({ type: 'network', phase: this.options.phase(),
-      host: target.host, port: target.port, allowed, method })
-    if (allowed) return true
-    const message = listed
+    if (listed && ports.includes(target.port)) return true
+    this.record(target, method, false)
+    refuse(to, 403, listed
       ? `airlock: port ${target.port} of ${target.host} is not allowed (only ${ports.join(', ')})`
-      : `airlock: ${target.host} is not in allowed-hosts`
-    if ('writeHead' in to) refuseResponse(to, 403, message)
-    else refuseSocket(to, 403, message)
+      : `airlock: ${target.host} is not in allowed-hosts`)
     return false
   }
 
-  /** Connects to the destination for a tunnel; on failure answers 502 and returns nothing. */
-  private async open(target: Destination, client: Duplex): Promise<Socket | undefined> {
+  /**
+   * Resolves a listed destination and checks the address; records the decision. On a failure
+   * or a refusal answers (502 or 403) and returns nothing.
+   */
+  private async addressFor(target: Destination, method: string,
+    to: Duplex | ServerResponse): Promise<string | undefined> {
     let address: string
     try {
       address = await this.resolve(target.host)
     } catch (error) {
-      refuseSocket(client, 502, `airlock: cannot resolve ${target.host}: ${messageOf(error)}`)
+      // Allowed by the list; the answer says the name, not the policy, failed.
+      this.record(target, method, true)
+      refuse(to, 502, `airlock: cannot resolve ${target.host}: ${messageOf(error)}`)
       return undefined
     }
+    const refusal = (this.options.addressRefusal ?? hostAddressRefusal)(address)
+    this.record(target, method, !refusal, address)
+    if (!refusal) return address
+    refuse(to, 403, `airlock: ${target.host} resolves to ${address}, a ${refusal} address: `
+      + 'the proxy does not connect to the runner itself')
+    return undefined
+  }
+
+  private record(target: Destination, method: string, allowed: boolean, address?: string): void {
+    this.options.audit.record({ type: 'network', phase: this.options.phase(),
+      host: target.host, port: target.port, allowed, method,
+      ...(address === undefined ? {} : { address }) })
+  }
+
+  /** Connects to `address` for a tunnel; on failure answers 502 and returns nothing. */
+  private async open(target: Destination, address: string,
+    client: Duplex): Promise<Socket | undefined> {
     return new Promise(resolve => {
       const upstream = connect({ host: address, port: target.port,
         timeout: this.options.connectTimeoutMs ?? 15_000 })
@@ -199,6 +231,11 @@ export class AllowlistProxy {
     socket.on('error', () => undefined)
     socket.once('close', () => this.sockets.delete(socket))
   }
+}
+
+function refuse(to: Duplex | ServerResponse, status: number, message: string): void {
+  if ('writeHead' in to) refuseResponse(to, status, message)
+  else refuseSocket(to, status, message)
 }
 
 function refuseSocket(socket: Duplex, status: number, message: string): void {
