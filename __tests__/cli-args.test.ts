@@ -26,10 +26,26 @@ describe('parseArgs', () => {
       'fix it', '--repo', '/tmp/r', '--json', '--task-file', 'task.md'])
     expect(args).toMatchObject({ command: 'run', repo: '/tmp/r', json: true,
       inputs: { model: 'gpt-x', 'max-steps': '7', task: 'fix it', 'task-file': 'task.md' } })
-    for (const input of INPUTS.filter(i => !i.secret && i.name !== 'repository-path')) {
+    for (const input of INPUTS.filter(i => !i.secret && !i.githubOnly
+      && i.name !== 'repository-path')) {
       expect(parseArgs(['run', `--${input.name}`, 'v']).inputs[input.name]).toBe('v')
     }
     expect(parseArgs(['run', '--repository-path', 'sub']).repo).toBe('sub')
+  })
+
+  test('inputs that only mean something on GitHub are neither listed nor taken', () => {
+    const githubOnly = INPUTS.filter(i => i.githubOnly).map(i => i.name)
+    expect(githubOnly).toEqual(expect.arrayContaining(['trigger-label', 'trigger-phrase',
+      'allowed-bots', 'allowed-forks', 'base-branch', 'draft', 'artifact-name']))
+    const help = helpText('run')
+    for (const name of githubOnly) {
+      expect(help).not.toContain(`--${name} `)
+      expect(() => parseArgs(['run', `--${name}`, 'x'])).toThrow(new UsageError(`--${name} only `
+        + 'means something to the GitHub Action; the command line does not take it. '
+        + '`airlock run --help` lists the flags it takes.'))
+    }
+    expect(help).toContain('--branch-prefix VALUE (default: airlock/)')
+    expect(help).toMatch(/--output VALUE \(default: patch\)\n {6}Where the result goes: `patch`/)
   })
 
   test('positional words are kept for replay and verify', () => {
@@ -107,10 +123,10 @@ describe('help', () => {
     for (const kind of outcomes) expect(EXIT_CODES[kind]).toEqual(expect.any(Number))
   })
 
-  test('run --help lists every non-secret input with its CLI default, and no secret flag',
+  test('run --help lists every input the CLI takes with its CLI default, and no secret flag',
     () => {
       for (const input of INPUTS) {
-        if (input.secret) {
+        if (input.secret || input.githubOnly) {
           expect(run).not.toContain(`--${input.name} `)
           continue
         }

@@ -42,7 +42,9 @@ const action = {
   runs: { using: 'node24', main: 'dist/index.js', post: 'dist/index.js' }
 }
 const header = '# Generated from src/inputs.ts by `npm run docs`; edit that file, not this one.\n'
-const actionYml = header + stringify(action, { lineWidth: 100 })
+// yaml's width leaves out the indentation and never splits a word: 88 keeps every line of
+// the file within 100 columns.
+const actionYml = header + stringify(action, { lineWidth: 88 })
 update('action.yml', actionYml)
 
 // The README tables are made from action.yml as written, so the two cannot drift.

@@ -64,6 +64,10 @@ export function parseArgs(argv: string[]): CliArgs {
       throw new UsageError(`Unknown flag --${name}. \`airlock ${args.command} --help\` lists `
         + 'the flags.')
     }
+    if (spec?.githubOnly) {
+      throw new UsageError(`--${name} only means something to the GitHub Action; the command `
+        + `line does not take it. \`airlock ${args.command} --help\` lists the flags it takes.`)
+    }
     if (spec?.secret) {
       throw new UsageError(`--${name} is a secret and is not taken as a flag: set it in the `
         + `environment variable ${secretEnvNames(name).join(' or ')} instead.`)
@@ -114,6 +118,9 @@ export function cliDefaultOf(name: string): string {
 
 /** Where an input means something else on the command line than in a workflow. */
 const CLI_DESCRIPTIONS: Record<string, string> = {
+  output: 'Where the result goes: `patch` (a patch file in the audit directory), `branch` (a '
+    + 'local branch with one commit, to push yourself) or `none`. Pull requests and comments '
+    + 'are the GitHub Action\'s.',
   'audit-dir': 'Where the audit log is written (default: ~/.airlock/runs/RUN-ID, a new folder '
     + 'per run).'
 }
@@ -180,7 +187,8 @@ export function helpText(command?: Command): string {
 }
 
 const RUN_HELP = (() => {
-  const flags = INPUTS.filter(i => !i.secret && i.name !== 'repository-path').map(i => {
+  const taken = INPUTS.filter(i => !i.secret && !i.githubOnly && i.name !== 'repository-path')
+  const flags = taken.map(i => {
     const value = cliDefaultOf(i.name)
     const def = value ? ` (default: ${value})` : ''
     return `  --${i.name} VALUE${def}\n${wrap(CLI_DESCRIPTIONS[i.name] ?? i.description)}`
@@ -203,7 +211,7 @@ const RUN_HELP = (() => {
     '  --task-file FILE\n      Read the task from FILE instead of --task.',
     '  --json\n      Print the outcome and where things are as one JSON object on stdout.',
     '',
-    'Flags (every action input, with the same name):',
+    'Flags (each action input that means something off GitHub, with the same name):',
     ...flags
   ].join('\n')
 })()

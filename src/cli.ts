@@ -9,7 +9,7 @@ import { homedir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { executeTool } from './agent/index.js'
-import { AuditLog, verifyAuditLog } from './audit/index.js'
+import { AuditLog, LOG_FILE, verifyAuditLog } from './audit/index.js'
 import { replayRun, type ReplayResult } from './audit/replay.js'
 import {
   cliDefaultOf, cliInputSource, EXIT_CODES, helpText, parseArgs, UsageError, type CliArgs
@@ -21,6 +21,7 @@ import { messageOf, runTask, type RunResult } from './run.js'
 import { startSandbox, sweepContainers } from './sandbox/index.js'
 import { readSettings, SettingsError, type Settings } from './settings.js'
 import type { Task } from './task/types.js'
+import { terminalSafe } from './terminal.js'
 
 /** Where the command line writes: stdout for results (`--json`), stderr for progress. */
 export interface Terminal {
@@ -72,6 +73,11 @@ async function runCommand(args: CliArgs, env: NodeJS.ProcessEnv,
   term: Terminal): Promise<number> {
   const startedAt = Date.now()
   const settings = readSettings(cliInputSource(args, env, cliDefaultOf), env)
+  if (settings.output === 'pull-request' || settings.output === 'comment') {
+    throw new UsageError(`--output ${settings.output} is for the GitHub Action: the command `
+      + 'line does not talk to GitHub. Use --output branch (a local branch with one commit, '
+      + 'to push yourself) or --output patch (the default).')
+  }
   const task = readTask(args, settings)
   const repoDir = resolve(args.repo)
   if (!existsSync(repoDir)) {
@@ -141,8 +147,8 @@ async function replayCommand(args: CliArgs, env: NodeJS.ProcessEnv,
   term: Terminal): Promise<number> {
   const dir = resolve(onePositional(args, 'replay'))
   const out = resolve(args.inputs['audit-dir'] ?? `${dir}-replay-${randomBytes(3).toString('hex')}`)
-  const replayed = await replayInto(dir, out, resolve(args.repo), args, env, term)
-  return reportReplay(term, args, replayed, out)
+  return cancellable(out, term, async () => reportReplay(term, args,
+    await replayInto(dir, out, resolve(args.repo), args, env, term), out))
 }
 
 /** Replays the recorded demo run on the sample repository: no model, no key. */
@@ -154,9 +160,68 @@ async function demoCommand(args: CliArgs, env: NodeJS.ProcessEnv,
   const demoArgs = { ...args, inputs: { image: 'airlock-test:bookworm', ...args.inputs } }
   term.err(`airlock: replaying ${relative('.', join(demo, 'recording')) || '.'} on a copy of `
     + `${relative('.', join(demo, 'sample-repo'))}, without any model\n`)
-  const replayed = await replayInto(join(demo, 'recording'), out, join(demo, 'sample-repo'),
-    demoArgs, env, term)
-  return reportReplay(term, args, replayed, out)
+  return cancellable(out, term, async () => reportReplay(term, args,
+    await replayInto(join(demo, 'recording'), out, join(demo, 'sample-repo'), demoArgs, env,
+      term), out))
+}
+
+/**
+ * Runs a replay into `out` so that SIGINT or SIGTERM stops it: the replay's containers are
+ * removed (again until it ends, in case one was being created), its command fails, and it
+ * closes its log on the way out; exit 130. A second signal ends the process at once.
+ *
+ * Known shortcoming: the replay learns of the cancel only through its sandbox going away, so
+ * its log ends `failed` (a sandbox failure) rather than `cancelled`; handing the signal to
+ * the replay itself would record it as a cancel.
+ */
+async function cancellable(out: string, term: Terminal, replay: () => Promise<number>):
+  Promise<number> {
+  let cancelled = false
+  let sweeper: NodeJS.Timeout | undefined
+  const sweep = async (): Promise<void> => {
+    const runId = runIdIn(out)
+    if (runId) await sweepContainers(runId).catch(() => 0)
+  }
+  const cancel = (signal: string): void => {
+    dispose()
+    cancelled = true
+    term.err(`\nairlock: received ${signal}: removing the replay's sandbox (again to quit at `
+      + 'once)\n')
+    void sweep()
+    sweeper = setInterval(() => void sweep(), 250)
+  }
+  const onInt = (): void => cancel('SIGINT')
+  const onTerm = (): void => cancel('SIGTERM')
+  const dispose = (): void => {
+    process.off('SIGINT', onInt)
+    process.off('SIGTERM', onTerm)
+  }
+  process.on('SIGINT', onInt)
+  process.on('SIGTERM', onTerm)
+  try {
+    const code = await replay()
+    return cancelled ? EXIT_CODES.cancelled : code
+  } catch (error) {
+    if (!cancelled) throw error
+    term.err(`airlock: the replay was cancelled; its sandbox was removed and its log is in ${
+      out}\n`)
+    return EXIT_CODES.cancelled
+  } finally {
+    dispose()
+    clearInterval(sweeper)
+    if (cancelled) await sweep()
+  }
+}
+
+/** The run id of the audit log being written in `dir` (every line names it), once it exists. */
+function runIdIn(dir: string): string | undefined {
+  try {
+    const first = readFileSync(join(dir, LOG_FILE), 'utf8').split('\n', 1)[0]
+    const run = (JSON.parse(first) as { run?: unknown }).run
+    return typeof run === 'string' ? run : undefined
+  } catch {
+    return undefined
+  }
 }
 
 interface Replayed {
@@ -235,12 +300,18 @@ function describe(divergence: NonNullable<ReplayResult['firstDivergence']>): str
 function report(term: Terminal, args: CliArgs, outcome: Outcome,
   fields: Record<string, string | number | undefined>): number {
   if (args.json) {
-    term.out(`${JSON.stringify({ outcome: outcome.kind, message: outcome.message, ...fields },
-      null, 2)}\n`)
+    // JSON escapes C0 controls itself; C1 ones (U+009B acts as ESC [) are escaped here.
+    const json = JSON.stringify({ outcome: outcome.kind, message: outcome.message, ...fields },
+      null, 2)
+    term.out(`${json.replace(/[\u0080-\u009f]/g,
+      c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`)
   } else {
-    term.out(`outcome: ${outcome.kind} — ${outcome.message}\n`)
+    // The message can quote what the agent changed (file names, a divergence).
+    term.out(`outcome: ${outcome.kind} — ${terminalSafe(outcome.message)}\n`)
     for (const [name, value] of Object.entries(fields)) {
-      if (value !== undefined && value !== '') term.out(`${`${name}:`.padEnd(12)}${value}\n`)
+      if (value !== undefined && value !== '') {
+        term.out(`${`${name}:`.padEnd(12)}${terminalSafe(String(value))}\n`)
+      }
     }
   }
   return outcome.kind in EXIT_CODES ? EXIT_CODES[outcome.kind as keyof typeof EXIT_CODES]
@@ -265,7 +336,9 @@ function findDemoDir(): string {
     + 'installation; run the demo from a clone of the Airlock repository.')
 }
 
-function cliReporter(term: Terminal, redact: (text: string) => string): Reporter {
+/** Lines go to stderr redacted and stripped of what a terminal would obey (`terminalSafe`). */
+export function cliReporter(term: Terminal, redact: (text: string) => string): Reporter {
+  const safe = (text: string): string => terminalSafe(redact(text))
   let live = false
   const endLive = (): void => {
     if (live) term.err('\n')
@@ -283,21 +356,35 @@ function cliReporter(term: Terminal, redact: (text: string) => string): Reporter
     },
     info: line => {
       endLive()
-      term.err(`  ${redact(line).replace(/\n/g, '\n  ')}\n`)
+      term.err(`  ${safe(line).replace(/\n/g, '\n  ')}\n`)
     },
     warning: line => {
       endLive()
-      term.err(`  warning: ${redact(line)}\n`)
+      term.err(`  warning: ${safe(line)}\n`)
     },
     progress: line => {
+      // One live line: a newline in an agent's command would break the redraw.
+      const text = safe(line).replace(/\n/g, ' ')
       if (term.isTty) {
-        term.err(`\r\x1b[K  ${redact(line)}`)
+        term.err(`\r\x1b[K  ${text}`)
         live = true
       } else {
-        term.err(`  ${redact(line)}\n`)
+        term.err(`  ${text}\n`)
       }
     }
   }
+}
+
+/**
+ * Makes a rejected promise that nothing awaited end the command as a failure, said on
+ * stderr, instead of a stack trace or (worse) a run that goes on as if nothing happened.
+ */
+export function failOnUnhandledRejection(term: Terminal = processTerminal): void {
+  process.on('unhandledRejection', reason => {
+    term.err(`airlock: unexpected error: ${terminalSafe(messageOf(reason))}. This is a bug in `
+      + 'Airlock; the audit directory, if the run got that far, shows what happened.\n')
+    process.exitCode = EXIT_CODES.failed
+  })
 }
 
 /** The first SIGINT or SIGTERM cancels the run; the handlers go when the run ends. */

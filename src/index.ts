@@ -3,11 +3,13 @@
 // expects come first.
 import './globals.js'
 import { runAction } from './action.js'
-import { runCli } from './cli.js'
+import { failOnUnhandledRejection, runCli } from './cli.js'
 
 if (process.env.AIRLOCK_ENTRY === 'cli') {
+  failOnUnhandledRejection()
   void runCli(process.argv.slice(2)).then(code => {
-    process.exitCode = code
+    // An unhandled rejection along the way already made it a failure; that stands.
+    process.exitCode ??= code
   })
 } else {
   void runAction()

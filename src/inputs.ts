@@ -15,6 +15,8 @@ export interface InputSpec {
   secret?: boolean
   /** the CLI reads this environment variable instead of a flag */
   cliEnv?: string
+  /** means something only to the action on GitHub: the command line neither lists nor takes it */
+  githubOnly?: boolean
 }
 
 export const INPUTS: readonly InputSpec[] = [
@@ -23,7 +25,9 @@ export const INPUTS: readonly InputSpec[] = [
     + 'issue label or a trigger comment, where the issue or comment is the task.' },
   { name: 'output', default: 'auto', description: 'Where the result goes: `pull-request`, '
     + '`comment`, `patch`, `none`, or `auto` (a pull request when there are changes, else a '
-    + 'comment on the originating issue or pull request). The CLI also takes `branch`.' },
+    + 'comment on the originating issue or pull request). With `none` nothing is published, '
+    + 'but a request made on an issue or pull request still gets the outcome as its reply. '
+    + 'The CLI takes `patch`, `branch` and `none`.' },
   { name: 'repository-path', default: '.', description: 'The checkout to work on, relative to '
     + 'the workspace. The CLI calls it `--repo`.' },
 
@@ -82,8 +86,10 @@ export const INPUTS: readonly InputSpec[] = [
     + '`allowlist` or `none`.' },
   { name: 'verify', description: 'Commands run after the agent finishes (e.g. `npm test`), one '
     + 'per line; the result goes into the pull request or comment.' },
-  { name: 'verify-required', default: 'false', description: 'When `verify` fails, publish a '
-    + 'comment instead of a pull request.' },
+  { name: 'verify-required', default: 'false', description: 'When `verify` fails, publish '
+    + 'nothing: the outcome is `failed` and the step fails; a request made on an issue or pull '
+    + 'request gets the failure and the verify output as its reply, and the patch stays in the '
+    + 'audit log.' },
 
   // What may change
   { name: 'protected-paths', default: '.github/workflows/**', description: 'Globs of paths the '
@@ -95,27 +101,28 @@ export const INPUTS: readonly InputSpec[] = [
   // GitHub
   { name: 'github-token', default: '${{ github.token }}', secret: true, cliEnv: 'GITHUB_TOKEN',
     description: 'Token for the GitHub API and the push. It never enters the container.' },
-  { name: 'trigger-label', default: 'airlock', description: 'An issue labelled with it becomes '
-    + 'a task.' },
-  { name: 'trigger-phrase', default: '/airlock', description: 'A comment starting with it '
-    + 'becomes a task; the rest of the comment is the instruction.' },
-  { name: 'allowed-bots', description: 'Bot accounts allowed to trigger runs, by exact login '
-    + '(e.g. `renovate[bot]`), one per line or comma-separated.' },
-  { name: 'allowed-forks', description: 'Fork repositories (`owner/name`) whose code may be '
-    + 'run under `pull_request_target`; `*` allows every fork.' },
+  { name: 'trigger-label', default: 'airlock', githubOnly: true, description: 'An issue '
+    + 'labelled with it becomes a task.' },
+  { name: 'trigger-phrase', default: '/airlock', githubOnly: true, description: 'A comment '
+    + 'starting with it becomes a task; the rest of the comment is the instruction.' },
+  { name: 'allowed-bots', githubOnly: true, description: 'Bot accounts allowed to trigger '
+    + 'runs, by exact login (e.g. `renovate[bot]`), one per line or comma-separated.' },
+  { name: 'allowed-forks', githubOnly: true, description: 'Fork repositories (`owner/name`) '
+    + 'whose code may be run under `pull_request_target`; `*` allows every fork.' },
   { name: 'branch-prefix', default: 'airlock/', description: 'Prefix of the branches Airlock '
     + 'pushes.' },
-  { name: 'base-branch', description: 'Branch the pull request targets (default: the '
-    + 'repository\'s default branch).' },
-  { name: 'draft', default: 'true', description: 'Open pull requests as drafts.' },
+  { name: 'base-branch', githubOnly: true, description: 'Branch the pull request targets '
+    + '(default: the repository\'s default branch).' },
+  { name: 'draft', default: 'true', githubOnly: true, description: 'Open pull requests as '
+    + 'drafts. A run whose budget ran out always opens a draft.' },
 
   // The record
   { name: 'secrets', secret: true, description: 'Further secret values to redact from '
     + 'everything Airlock writes, one per line.' },
   { name: 'audit-dir', description: 'Where the audit log is written (default: a folder under '
-    + 'the runner\'s temp directory; `.airlock/audit` on the command line).' },
-  { name: 'artifact-name', default: 'airlock-audit', description: 'Name of the uploaded audit '
-    + 'artifact.' }
+    + 'the runner\'s temp directory; on the command line, `~/.airlock/runs/RUN-ID`).' },
+  { name: 'artifact-name', default: 'airlock-audit', githubOnly: true, description: 'Name of '
+    + 'the uploaded audit artifact.' }
 ]
 
 export interface OutputSpec {

@@ -147,8 +147,8 @@ async function toPullRequest(request: PublishRequest, postable: Postable):
   Promise<PublishResult> {
   const { github, settings, report } = request
   if (!github) {
-    throw new Error('`output: pull-request` needs the GitHub API: pass `github-token` (on the '
-      + 'command line, GITHUB_TOKEN), or choose `output: branch` or `patch`.')
+    throw new Error('`output: pull-request` needs the GitHub API: pass `github-token`, or '
+      + 'choose `output: comment` or `patch`.')
   }
   const branch = safeBranch(request)
   const pending: Outcome = request.ended
