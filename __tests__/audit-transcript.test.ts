@@ -71,3 +71,19 @@ describe('transcript from events', () => {
     expect(html).toContain('<title>Airlock run: incomplete</title>')
   })
 })
+
+describe('transcript of a replay', () => {
+  it('shows the recorded task and says no model was called', () => {
+    const events: AuditEvent[] = [
+      { type: 'run.start', runId: 'replay-1', airlockVersion: '0.1.0', mode: 'replay',
+        settings: {} },
+      { type: 'task', origin: 'issue', requester: 'octocat', text: 'Fix the greeting.' }
+    ]
+    const html = renderTranscript(events)
+    expect(html).toContain('<p class="task"><b>Task:</b> Fix the greeting.</p>')
+    expect(html).toContain('<dt>Model</dt><dd>none called (a replay)</dd>')
+    const recorded = renderTranscript([{ ...events[0], mode: 'cli' } as AuditEvent])
+    expect(recorded).toContain('<dt>Model</dt><dd>?</dd>')
+    expect(recorded).toContain('<b>Task:</b> ?</p>')
+  })
+})

@@ -77,6 +77,8 @@ export interface RunFigures {
   outcome?: Extract<AuditEvent, { type: 'outcome' }>
   task?: string
   runId?: string
+  /** from `run.start`: `action`, `cli` or `replay` */
+  mode?: string
   image?: string
   models: string[]
   steps: number
@@ -95,7 +97,10 @@ export function runFigures(events: readonly AnyEvent[]): RunFigures {
   }
   for (const event of events) {
     switch (event.type) {
-      case 'run.start': figures.runId = event.runId; break
+      case 'run.start':
+        figures.runId = event.runId
+        figures.mode = event.mode
+        break
       case 'task': figures.task ??= event.text; break
       case 'sandbox.start': figures.image ??= `${event.image.name} (${event.image.id})`; break
       case 'model.response': addResponse(figures, event); break

@@ -4,7 +4,8 @@
  * uses it to reproduce what the agent did, and to see where a run stops being reproducible.
  */
 import { createHash } from 'node:crypto'
-import type { CommandResult, Sandbox } from '../sandbox/types.js'
+import type { ChangedFile, CommandResult, Sandbox } from '../sandbox/types.js'
+import type { SandboxSettings } from '../settings.js'
 import type { StoredEvent } from './entry.js'
 import type { AuditEvent, AuditSink, Phase } from './types.js'
 import { verifyAuditLog } from './verify.js'
@@ -31,8 +32,10 @@ export interface ReplayDeps {
   /** the agent's tool execution, e.g. `executeTool` from `src/agent` */
   executeTool(sandbox: Sandbox, name: string, rawArguments: string,
     options: ReplayToolOptions): Promise<ReplayedToolOutcome>
-  /** the longest any replayed command may run (default 600 s) */
+  /** the longest any replayed command may run (default: the recorded run's, else 600 s) */
   commandTimeoutSeconds?: number
+  /** refuse writes as a read-only run did (default: as the recorded run was) */
+  readOnly?: boolean
   /** where the replay's own events go, e.g. a second AuditLog in mode `replay` */
   audit?: AuditSink
   log?: (line: string) => void
@@ -66,6 +69,8 @@ export interface ReplayResult {
   replayedPatchSha256: string
   /** the replayed change set, for a person to diff against the recorded run */
   patch: Buffer
+  /** the files of the replayed change set */
+  files: ChangedFile[]
   image: string
   toolCalls: number
   commands: number
@@ -96,6 +101,11 @@ export async function replayRun(dir: string, deps: ReplayDeps): Promise<ReplayRe
   }
   const recorded = verification.events
   const image = recordedImage(recorded, dir)
+  const task = recorded.find(e => e.type === 'task')
+  if (task) {
+    deps.audit?.record({ type: 'task', origin: task.origin, requester: task.requester,
+      url: task.url, text: task.text })
+  }
   const log = deps.log ?? (() => undefined)
   log(`replay: starting a sandbox from ${image}`)
   const sandbox = await deps.startSandbox(image)
@@ -107,13 +117,43 @@ export async function replayRun(dir: string, deps: ReplayDeps): Promise<ReplayRe
     const recordedPatchSha256 = recordedChanges?.patchSha256 ?? EMPTY_SHA256
     return {
       identical: replayedPatchSha256 === recordedPatchSha256,
-      recordedPatchSha256, replayedPatchSha256, patch: changes.patch, image,
+      recordedPatchSha256, replayedPatchSha256, patch: changes.patch, files: changes.files,
+      image,
       toolCalls: replayed.toolCalls, commands: replayed.commands.length,
       firstDivergence: firstDivergence(recordedCommands(recorded), replayed.commands)
     }
   } finally {
     await sandbox.remove()
   }
+}
+
+/** The sandbox settings a replay takes from the record, where they differ from any default. */
+export type RecordedSandboxSettings = Partial<Omit<SandboxSettings, 'image'>>
+
+/**
+ * The sandbox settings the recorded run started with (its `run.start` event), so a replay
+ * runs as the same user, with the same limits, timeout and read-only mode. A value of the
+ * wrong type is left out, and so is a root user: a record is not trusted to weaken the
+ * sandbox below what settings would accept.
+ */
+export function recordedSandboxSettings(events: readonly StoredEvent[]):
+  RecordedSandboxSettings {
+  const start = events.find(e => e.type === 'run.start')
+  const raw = start?.settings.sandbox
+  if (!raw || typeof raw !== 'object') return {}
+  const given = raw as Record<string, unknown>
+  const out: RecordedSandboxSettings = {}
+  const positive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+    && v > 0
+  if (typeof given.user === 'string' && /^[1-9]\d*(:[1-9]\d*)?$/.test(given.user)) {
+    out.user = given.user
+  }
+  for (const key of ['memoryBytes', 'nanoCpus', 'pidsLimit', 'tmpSizeBytes',
+    'commandTimeoutSeconds'] as const) {
+    if (positive(given[key])) out[key] = given[key]
+  }
+  if (typeof given.readOnly === 'boolean') out.readOnly = given.readOnly
+  return out
 }
 
 function recordedImage(events: readonly StoredEvent[], dir: string): string {
@@ -137,7 +177,9 @@ async function replaySteps(sandbox: Sandbox, recorded: readonly StoredEvent[],
       deps.audit?.record(event.type === 'command' ? { ...event, phase: 'replay' } : event)
     }
   }
-  const timeout = deps.commandTimeoutSeconds ?? 600
+  const settings = recordedSandboxSettings(recorded)
+  const timeout = deps.commandTimeoutSeconds ?? settings.commandTimeoutSeconds ?? 600
+  const readOnly = deps.readOnly ?? settings.readOnly ?? false
   const setups = recorded.filter(e => e.type === 'command').filter(e => e.phase === 'setup')
   for (const setup of setups) {
     const result: CommandResult = await sandbox.run(setup.command, { timeoutSeconds: timeout })
@@ -150,7 +192,7 @@ async function replaySteps(sandbox: Sandbox, recorded: readonly StoredEvent[],
   for (const call of recorded.filter(e => e.type === 'tool.call')) {
     toolCalls += 1
     const outcome = await deps.executeTool(sandbox, call.name, call.arguments, {
-      commandTimeoutSeconds: timeout, readOnly: false, audit: sink, step: call.step,
+      commandTimeoutSeconds: timeout, readOnly, audit: sink, step: call.step,
       phase: 'agent'
     })
     if (outcome.finished) break
@@ -194,7 +236,9 @@ function compare(before: CommandFingerprintSource | undefined,
   after: CommandFingerprintSource | undefined): string | undefined {
   if (!before) return 'the replay ran a command the record does not have'
   if (!after) return 'the record has a command the replay did not run'
-  if (before.command !== after.command) return 'a different command ran at this position'
+  if (before.command !== after.command) {
+    return `a different command ran at this position; the record has: ${before.command}`
+  }
   if (before.timedOut !== after.timedOut) {
     return after.timedOut ? 'timed out in the replay only' : 'timed out in the record only'
   }

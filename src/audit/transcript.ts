@@ -112,7 +112,8 @@ ${body}
       ['Commands', `${figures.commands}${figures.failedCommands ? ` (${figures.failedCommands}`
         + ' failed)' : ''}`],
       ['Image', figures.image ?? '?'],
-      ['Model', figures.models.join(', ') || '?'],
+      ['Model', figures.models.join(', ')
+        || (figures.mode === 'replay' ? 'none called (a replay)' : '?')],
       ['Run', figures.runId ?? '?']
     ]
     return `<header>
