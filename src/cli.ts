@@ -10,7 +10,9 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { executeTool } from './agent/index.js'
 import { AuditLog, LOG_FILE, verifyAuditLog } from './audit/index.js'
-import { replayRun, type ReplayResult } from './audit/replay.js'
+import {
+  recordedSandboxSettings, replayRun, type RecordedSandboxSettings, type ReplayResult
+} from './audit/replay.js'
 import {
   cliDefaultOf, cliInputSource, EXIT_CODES, helpText, parseArgs, UsageError, type CliArgs
 } from './cli-args.js'
@@ -234,7 +236,8 @@ interface Replayed {
 async function replayInto(dir: string, out: string, repoDir: string, args: CliArgs,
   env: NodeJS.ProcessEnv, term: Terminal): Promise<Replayed> {
   const startedAt = Date.now()
-  const settings = readSettings(cliInputSource(args, env, cliDefaultOf), env)
+  const settings = replaySettings(dir, args, readSettings(cliInputSource(args, env,
+    cliDefaultOf), env))
   const runId = `replay-${randomBytes(4).toString('hex')}`
   const audit = await AuditLog.create({ dir: out, secrets: settings.secrets, runId })
   const reporter = cliReporter(term, audit.redact)
@@ -249,6 +252,9 @@ async function replayInto(dir: string, out: string, repoDir: string, args: CliAr
         // A recording made elsewhere names an image id this machine may not have;
         // `--image` replays it on a named image instead.
         const image = args.inputs.image ?? recordedImage
+        // Shortcoming: the replay has no network whatever the record had, so a run that
+        // fetched through the allow-list diverges there; replaying through a proxy with the
+        // recorded allow-list would fix that.
         const sandbox = await startSandbox({ settings: { ...settings.sandbox, image }, repoDir,
           runId }, line => reporter.info(line))
         audit.record({ type: 'sandbox.start', containerId: sandbox.containerId,
@@ -257,10 +263,11 @@ async function replayInto(dir: string, out: string, repoDir: string, args: CliAr
       },
       executeTool: (sandbox, name, raw, options) => executeTool(sandbox, name, raw, options),
       commandTimeoutSeconds: settings.sandbox.commandTimeoutSeconds,
+      readOnly: settings.sandbox.readOnly,
       audit,
       log: line => reporter.info(line)
     })
-    audit.record({ type: 'changes', files: [], patchBytes: replay.patch.length,
+    audit.record({ type: 'changes', files: replay.files, patchBytes: replay.patch.length,
       patchSha256: replay.replayedPatchSha256 })
     outcome = replayOutcome(replay)
   } catch (error) {
@@ -275,13 +282,37 @@ async function replayInto(dir: string, out: string, repoDir: string, args: CliAr
   return { result: replay, transcript: finished.transcriptPath, patchPath }
 }
 
+/** The flag of each sandbox setting a replay takes from the record unless the flag is given. */
+const RECORDED_SANDBOX_FLAGS: Record<keyof RecordedSandboxSettings, string> = {
+  user: 'user', memoryBytes: 'memory', nanoCpus: 'cpus', pidsLimit: 'pids-limit',
+  tmpSizeBytes: 'tmp-size', commandTimeoutSeconds: 'command-timeout', readOnly: 'read-only'
+}
+
+/**
+ * The settings a replay runs with: the recorded run's sandbox settings (user, limits, command
+ * timeout, read-only mode), except where a flag on this command line says otherwise. The
+ * replay's own `run.start` records the result, so its log says what it really ran with.
+ */
+function replaySettings(dir: string, args: CliArgs, settings: Settings): Settings {
+  const recorded = recordedSandboxSettings(verifyAuditLog(dir).events)
+  const sandbox = { ...settings.sandbox }
+  for (const [key, flag] of Object.entries(RECORDED_SANDBOX_FLAGS)) {
+    const value = recorded[key as keyof RecordedSandboxSettings]
+    if (value !== undefined && args.inputs[flag] === undefined) {
+      Object.assign(sandbox, { [key]: value })
+    }
+  }
+  return { ...settings, sandbox }
+}
+
 function replayOutcome(result: ReplayResult): Outcome {
+  const difference = result.firstDivergence
+    ? `; first difference: ${describe(result.firstDivergence)}` : ''
+  // The change set decides the outcome; a command that gave other output is still said.
   return result.identical
     ? { kind: 'changes-published', message: 'the replayed changes are identical to the '
-      + 'recorded ones' }
-    : { kind: 'failed', message: 'the replayed changes differ from the recorded ones'
-      + (result.firstDivergence ? `; first difference: ${describe(result.firstDivergence)}`
-        : '') }
+      + `recorded ones${difference ? `, but a command's result was not${difference}` : ''}` }
+    : { kind: 'failed', message: `the replayed changes differ from the recorded ones${difference}` }
 }
 
 function reportReplay(term: Terminal, args: CliArgs, replayed: Replayed, out: string): number {
