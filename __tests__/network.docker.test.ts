@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, test } from '@jest/globals'
-import { rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { networkInterfaces, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import Docker from 'dockerode'
-import { RunNetwork, sweepNetworks, withEnvironment } from '../src/network/index.js'
+import { HostFirewall, RunNetwork, sweepNetworks, withEnvironment }
+  from '../src/network/index.js'
 import { runCommands } from '../src/phases.js'
 import type { Reporter } from '../src/reporter.js'
 import { startSandbox, sweepContainers } from '../src/sandbox/index.js'
@@ -9,7 +12,8 @@ import type { Sandbox } from '../src/sandbox/types.js'
 import type { NetworkSettings } from '../src/settings.js'
 import { containersOf, makeRepo, testRunId, testSandboxSettings }
   from './helpers/docker-sandbox.js'
-import { CollectingSink, startOrigin, type Origin } from './helpers/network-servers.js'
+import { CollectingSink, createTestNetwork, firewallRulesOf, startListener, startOrigin,
+  type Listener, type Origin, type TestNetwork } from './helpers/network-servers.js'
 
 const docker = new Docker()
 const quiet: Reporter = { group: (_name, body) => body(), info: () => undefined,
@@ -23,6 +27,8 @@ describe('the run network against the real engine', () => {
   let runId = ''
   let repo = ''
   let origin: Origin | undefined
+  let originNet: TestNetwork | undefined
+  let listeners: Listener[] = []
   let network: RunNetwork | undefined
   let sandbox: Sandbox | undefined
 
@@ -30,12 +36,17 @@ describe('the run network against the real engine', () => {
     await sandbox?.remove()
     await network?.close()
     await origin?.close()
+    await Promise.all(listeners.map(l => l.close()))
+    await originNet?.remove()
     await sweepContainers(runId)
     await sweepNetworks(runId)
     expect(await containersOf(runId)).toEqual([])
     expect(await networksOf(runId)).toEqual([])
-    rmSync(repo, { recursive: true, force: true })
-    sandbox = network = origin = undefined
+    expect(firewallRulesOf(runId)).toEqual([])
+    if (repo) rmSync(repo, { recursive: true, force: true })
+    sandbox = network = origin = originNet = undefined
+    listeners = []
+    repo = ''
   })
 
   async function start(settings: NetworkSettings, hasSetup: boolean,
@@ -91,19 +102,28 @@ describe('the run network against the real engine', () => {
 
   test('allow-list: a listed host answers through the proxy, others are refused and logged',
     async () => {
-      origin = await startOrigin('127.0.0.1', 'listed origin says hi\n')
+      // The origin serves on the gateway of a network of the test's own: a host address the
+      // proxy may reach (loopback it refuses), and one the container must not reach directly.
+      originNet = await createTestNetwork(docker, 'network-origin')
+      const originAddress = originNet.gateway
+      origin = await startOrigin(originAddress, 'listed origin says hi\n')
       const audit = new CollectingSink()
       const { net, box } = await start({ setup: 'open', agent: 'allowlist',
-        allowedHosts: ['pkg.test'] }, false, {
+        allowedHosts: ['pkg.test', 'lo.test'] }, false, {
         proxyPorts: [origin.port],
         resolve: async host => {
-          if (host === 'pkg.test') return '127.0.0.1'
+          if (host === 'pkg.test') return originAddress
+          if (host === 'lo.test') return '127.0.0.1'
           throw new Error(`the test resolver knows no ${host}`)
         }
       }, audit)
       const [internal] = await networksOf(runId)
       expect(internal.Internal).toBe(true)
-      expect(new URL(net.proxyUrl as string).hostname).toBe(internal.IPAM?.Config?.[0]?.Gateway)
+      const gateway = internal.IPAM?.Config?.[0]?.Gateway as string
+      expect(new URL(net.proxyUrl as string).hostname).toBe(gateway)
+      const bridge = internal.Options?.['com.docker.network.bridge.name'] as string
+      expect(bridge).toMatch(/^alk[0-9a-f]{8}a[0-9a-z]{1,3}$/)
+      expect(bridge.length).toBeLessThanOrEqual(15)
 
       const env = await net.enter('agent', box.containerId)
       expect(env).toEqual({ HTTP_PROXY: net.proxyUrl, HTTPS_PROXY: net.proxyUrl,
@@ -123,14 +143,34 @@ describe('the run network against the real engine', () => {
       expect(unlistedTls.exitCode).not.toBe(0)
       expect(unlistedTls.stderr.text).toContain('403 airlock: example.org is not in '
         + 'allowed-hosts')
+      const loopback = await agentBox.run(`curl -sS -m 10 http://lo.test:${origin.port}/`)
+      expect(loopback.stdout.text).toBe('airlock: lo.test resolves to 127.0.0.1, a loopback '
+        + 'address: the proxy does not connect to the runner itself\n')
 
-      // Past the proxy nothing leaves: no direct connection, no name resolution.
-      const direct = await agentBox.run(`curl -sS -m 5 --noproxy '*' http://127.0.0.1:${
-        origin.port}/direct`)
+      // Past the proxy nothing leaves, and nothing reaches the host: not a listener on the
+      // gateway, nor one on every interface (IPv4 or, through the bridge's link-local
+      // address, IPv6), nor the origin on another bridge's address. The proxy's own port
+      // answers, so the probe itself works.
+      const onGateway = await startListener(gateway)
+      const onEvery = await startListener('0.0.0.0')
+      const onEvery6 = await startListener('::')
+      listeners = [onGateway, onEvery, onEvery6]
+      const linkLocal = networkInterfaces()[bridge]?.find(a => a.family === 'IPv6'
+        && a.address.startsWith('fe80:'))?.address
+      expect(linkLocal).toBeDefined()
+      const proxyPort = new URL(net.proxyUrl as string).port
+      const targets = [`${gateway}/${proxyPort}`, `${gateway}/${onGateway.port}`,
+        `${gateway}/${onEvery.port}`, `${gateway}/${onEvery6.port}`,
+        `${linkLocal}%eth0/${onEvery6.port}`, `${originAddress}/${origin.port}`]
+      const probes = await agentBox.run(targets.map(t => `(timeout 4 bash -c `
+        + `'echo x > /dev/tcp/${t}' 2>/dev/null && echo "${t} open" || echo "${t} shut") &`)
+        .join('\n') + '\nwait', { timeoutSeconds: 30 })
+      expect(probes.stdout.text.trim().split('\n').sort()).toEqual([
+        `${gateway}/${proxyPort} open`, ...targets.slice(1).map(t => `${t} shut`)].sort())
+      expect(listeners.map(l => l.seen)).toEqual([[], [], []])
+      const direct = await agentBox.run(`curl -sS -m 5 --noproxy '*' http://${
+        originAddress}:${origin.port}/direct`)
       expect(direct.exitCode).not.toBe(0)
-      const directGateway = await agentBox.run(`curl -sS -m 5 --noproxy '*' http://${
-        new URL(net.proxyUrl as string).hostname}:${origin.port}/direct`)
-      expect(directGateway.exitCode).not.toBe(0)
       expect(origin.paths).toEqual(['/a', '/b'])
       const dns = await agentBox.run('getent hosts example.com || echo no-dns; '
         + 'getent hosts pkg.test || echo no-dns-for-listed', { timeoutSeconds: 60 })
@@ -141,8 +181,22 @@ describe('the run network against the real engine', () => {
         ['agent', 'GET', 'pkg.test', true],
         ['agent', 'CONNECT', 'pkg.test', true],
         ['agent', 'GET', 'example.org', false],
-        ['agent', 'CONNECT', 'example.org', false]
+        ['agent', 'CONNECT', 'example.org', false],
+        ['agent', 'GET', 'lo.test', false]
       ])
+
+      // The fence is rules tagged with the run, and closing the run takes them away.
+      const rules = firewallRulesOf(runId)
+      expect(rules).toHaveLength(4)
+      expect(rules.every(r => r.includes(`-i ${bridge} `))).toBe(true)
+      expect(rules.filter(r => r.endsWith('-j DROP'))).toHaveLength(2)
+      expect(rules.filter(r => r.includes(`-d ${gateway}/32 -i ${bridge} -p tcp -m tcp `
+        + `--dport ${proxyPort} `) && r.endsWith('-j ACCEPT'))).toHaveLength(1)
+      await sandbox?.remove()
+      sandbox = undefined
+      await net.close()
+      expect(firewallRulesOf(runId)).toEqual([])
+      expect(await networksOf(runId)).toEqual([])
     })
 
   test('setup with no network and an open agent: moved from nothing onto the bridge',
@@ -170,12 +224,44 @@ describe('the run network against the real engine', () => {
     expect(interfaces.stdout.text).not.toMatch(/\beth\d+:/)
   })
 
-  test('the sweep removes a run\'s networks even with a container still on them', async () => {
+  test('the sweep removes a run\'s networks even with a container still on them, and the '
+    + 'firewall rules they leave', async () => {
     const { box } = await start({ setup: 'open', agent: 'allowlist', allowedHosts: ['a.test'] },
       true)
     expect((await networksOf(runId)).length).toBe(2)
     expect(box.containerId).toBeTruthy()
+    expect(firewallRulesOf(runId)).toHaveLength(4)
     expect(await sweepNetworks(runId)).toBe(2)
     expect(await networksOf(runId)).toEqual([])
+    expect(firewallRulesOf(runId)).toEqual([])
+  })
+
+  test('an allow-list that cannot be fenced is refused before anything is made', async () => {
+    runId = testRunId('network-unfenced')
+    const bin = mkdtempSync(join(tmpdir(), 'airlock-sudo-'))
+    try {
+      // A sudo that wants a password, as on a runner without passwordless sudo.
+      const sudo = join(bin, 'sudo')
+      writeFileSync(sudo, '#!/bin/sh\necho "sudo: a password is required" >&2\nexit 1\n')
+      chmodSync(sudo, 0o755)
+      const settings: NetworkSettings = { setup: 'allowlist', agent: 'none',
+        allowedHosts: ['a.test'] }
+      await expect(RunNetwork.create({ settings, hasSetup: true, runId,
+        audit: new CollectingSink(), docker, firewall: { root: false, sudo } })).rejects.toThrow(
+        /`sudo -n iptables` \(not root\) failed for iptables: sudo: a password is required\. Run on a runner with root or passwordless sudo.*`none`.*`open`/)
+      expect(await networksOf(runId)).toEqual([])
+      await expect(HostFirewall.open({ root: false, sudo: join(bin, 'missing') })).rejects
+        .toThrow(/failed for iptables: .*missing was not found/)
+      // A sudo that lets the command through: the rules go through it when not root.
+      writeFileSync(sudo, '#!/bin/sh\n[ "$1" = -n ] || exit 1\nshift\nexec "$@"\n')
+      network = await RunNetwork.create({ settings, hasSetup: true, runId,
+        audit: new CollectingSink(), docker, firewall: { root: false, sudo } })
+      expect(firewallRulesOf(runId)).toHaveLength(4)
+      await network.close()
+      network = undefined
+      expect(firewallRulesOf(runId)).toEqual([])
+    } finally {
+      rmSync(bin, { recursive: true, force: true })
+    }
   })
 })

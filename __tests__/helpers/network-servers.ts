@@ -1,7 +1,14 @@
-/** Small servers and clients for the network tests: an origin to reach and a raw proxy client. */
+/**
+ * Small servers and clients for the network tests: an origin to reach, a listener that only
+ * counts who reached it, a network of the test's own to serve on, and a raw proxy client.
+ */
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import { connect, type AddressInfo } from 'node:net'
+import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net'
+import type Docker from 'dockerode'
 import type { AuditEvent, AuditSink } from '../../src/audit/types.js'
+import { firewallTag } from '../../src/network/host-firewall.js'
 
 /** An HTTP origin that answers every path with `body`; listens only on `host`. */
 export interface Origin {
@@ -31,6 +38,55 @@ export async function startOrigin(host: string, body: string): Promise<Origin> {
       server.close(() => resolve())
     })
   }
+}
+
+/** A TCP listener that records every connection it accepts and closes it at once. */
+export interface Listener {
+  port: number
+  /** `remote address` of each connection accepted, in order */
+  seen: string[]
+  close(): Promise<void>
+}
+
+/** Listens on `host` (a test network's gateway, `0.0.0.0` or `::`) at a free port. */
+export async function startListener(host: string): Promise<Listener> {
+  const seen: string[] = []
+  const server = createTcpServer(socket => {
+    seen.push(socket.remoteAddress ?? '?')
+    socket.destroy()
+  })
+  await new Promise<void>(resolve => server.listen(0, host, resolve))
+  return { port: (server.address() as AddressInfo).port, seen,
+    close: () => new Promise<void>(resolve => server.close(() => resolve())) }
+}
+
+/** A bridge network the test made for itself, so a server can listen on its gateway. */
+export interface TestNetwork {
+  name: string
+  /** the host's address on the bridge */
+  gateway: string
+  remove(): Promise<void>
+}
+
+/** Creates a labelled, internal bridge network to serve on; nothing is ever attached to it. */
+export async function createTestNetwork(docker: Docker, label: string): Promise<TestNetwork> {
+  const name = `airlock-test-${label}-${randomBytes(3).toString('hex')}`
+  const network = await docker.createNetwork({ Name: name, Driver: 'bridge', Internal: true,
+    Labels: { 'airlock.test': label } })
+  const info = await network.inspect() as Docker.NetworkInspectInfo
+  const gateway = info.IPAM?.Config?.find(c => c.Gateway && !c.Gateway.includes(':'))?.Gateway
+  if (!gateway) throw new Error(`the engine gave test network ${name} no IPv4 gateway`)
+  return { name, gateway, remove: () => network.remove().then(() => undefined) }
+}
+
+/** The host's INPUT rules (IPv4 and IPv6) tagged with `runId`, as `iptables -S` prints them. */
+export function firewallRulesOf(runId: string): string[] {
+  const tag = firewallTag(runId)
+  return ['iptables', 'ip6tables'].flatMap(tool =>
+    execFileSync(tool, ['-w', '-S', 'INPUT'], { encoding: 'utf8' }).split('\n')
+      .filter(line => new RegExp(`--comment "?${tag.replace(/[.]/g, '\\.')}"?( |$)`)
+        .test(line))
+      .map(line => `${tool} ${line}`))
 }
 
 /** An audit sink that keeps events in memory. */

@@ -8,20 +8,23 @@
  * whenever some phase needs a network the container is created on a per-run network and
  * disconnected for the phases that have none; with no network left it keeps only `lo`.
  *
- * Known shortcoming: a container on a bridge, even an `Internal` one, can reach services
- * that listen on the host's own addresses (the gateway address included), because Docker
- * filters forwarded traffic only, not traffic addressed to the host. The allow-list keeps
- * the container from the outside world, not from a service on the runner that listens on
- * every interface. Closing that needs an INPUT rule on the bridge (root on the host) or a
- * proxy reached through a Unix socket on a shared volume with no network at all.
- */
-import type Docker from 'dockerode'
+ * What holds for an allow-listed phase: the network is `Internal` (Docker forwards nothing
+ * off it), and its bridge, named by Airlock, is fenced on the host by INPUT rules (see
+ * `host-firewall.ts`) that let in only TCP to the proxy's port, so a service on the runner
+ * that listens on the gateway or on every interface is out of reach over IPv4 and IPv6. The
+ * proxy itself refuses names that resolve to the host's loopback, link-local (cloud metadata
+ * included) or unspecified addresses. What does not hold: private addresses stay reachable
+ * through the proxy when a listed name resolves to one (on purpose, for internal registries),
+ * so a listed name whose DNS an attacker controls can lead to another machine on the runner's
+ * LAN; and an `open` phase is fenced by nothing, as its name says.
+ */import type Docker from 'dockerode'
 import type { AuditSink, Phase } from '../audit/types.js'
 import type { NetworkMode, NetworkSettings } from '../settings.js'
 import { connectEngine } from '../sandbox/engine.js'
 import type { CommandOptions, Sandbox } from '../sandbox/types.js'
 import { createRunNetwork, removeNetwork, type CreatedNetwork, type RunNetworkKind }
   from './docker-networks.js'
+import { HostFirewall, type FirewallOptions } from './host-firewall.js'
 import { AllowlistProxy, type Resolver } from './proxy.js'
 
 /** The phases that run commands in the sandbox. */
@@ -39,6 +42,8 @@ export interface RunNetworkOptions {
   resolve?: Resolver
   /** ports the proxy lets listed hosts be reached on; default 80 and 443 */
   proxyPorts?: readonly number[]
+  /** how the host firewall is reached; default: iptables as root, else through `sudo -n` */
+  firewall?: FirewallOptions
 }
 
 /** The networks and the proxy of one run; `close()` removes them. */
@@ -49,27 +54,34 @@ export class RunNetwork {
   private readonly docker: Docker
   private readonly networks: Map<RunNetworkKind, CreatedNetwork>
   private readonly proxy: AllowlistProxy | undefined
+  private readonly firewall: HostFirewall | undefined
   /** shared with the proxy, which records its decisions under the current phase */
   private readonly current: { phase: CommandPhase }
   private attached: string | undefined
 
   private constructor(options: RunNetworkOptions, docker: Docker,
     networks: Map<RunNetworkKind, CreatedNetwork>, proxy: AllowlistProxy | undefined,
-    current: { phase: CommandPhase }) {
+    firewall: HostFirewall | undefined, current: { phase: CommandPhase }) {
     this.options = options
     this.docker = docker
     this.networks = networks
     this.proxy = proxy
+    this.firewall = firewall
     this.current = current
     const first = this.networkOf('setup') ?? this.networkOf('agent')
     this.initial = first?.name
     this.attached = first?.id
   }
 
-  /** Creates the networks the phases need and, for `allowlist`, starts the proxy. */
+  /**
+   * Creates the networks the phases need and, for `allowlist`, starts the proxy and fences
+   * the bridge on the host; refuses before creating anything when the fence cannot be built.
+   */
   static async create(options: RunNetworkOptions): Promise<RunNetwork> {
-    const docker = options.docker ?? await connectEngine()
     const kinds = new Set(phaseModes(options).filter(m => m !== 'none') as RunNetworkKind[])
+    const firewall = kinds.has('allowlist') ? await HostFirewall.open(options.firewall)
+      : undefined
+    const docker = options.docker ?? await connectEngine()
     const networks = new Map<RunNetworkKind, CreatedNetwork>()
     const current = { phase: 'setup' as CommandPhase }
     let proxy: AllowlistProxy | undefined
@@ -77,17 +89,19 @@ export class RunNetwork {
       for (const kind of kinds) networks.set(kind, await createRunNetwork(docker, options.runId,
         kind))
       const internal = networks.get('allowlist')
-      if (internal) {
+      if (internal && firewall) {
         proxy = await AllowlistProxy.create({ listenHost: internal.gateway,
           allowedHosts: options.settings.allowedHosts, ports: options.proxyPorts,
           audit: options.audit, phase: () => current.phase, resolve: options.resolve })
+        await firewall.fenceBridge(internal.bridge, options.runId, internal.gateway, proxy.port)
       }
-      return new RunNetwork(options, docker, networks, proxy, current)
+      return new RunNetwork(options, docker, networks, proxy, firewall, current)
     } catch (error) {
       await proxy?.close()
       for (const created of networks.values()) {
         await removeNetwork(docker, created.id).catch(() => undefined)
       }
+      await firewall?.removeRules(options.runId).catch(() => undefined)
       throw error
     }
   }
@@ -134,7 +148,10 @@ export class RunNetwork {
       this.options.settings)}`
   }
 
-  /** Stops the proxy and removes the networks; call it once the container is gone. */
+  /**
+   * Stops the proxy, removes the networks and then their firewall rules; call it once the
+   * container is gone. A network that cannot be removed keeps its rules for the sweep.
+   */
   async close(): Promise<void> {
     await this.proxy?.close()
     const failures: string[] = []
@@ -149,6 +166,7 @@ export class RunNetwork {
       throw new Error(`Removing the run's network failed (${failures.join('; ')}); the post `
         + 'step sweeps networks labelled with this run again.')
     }
+    await this.firewall?.removeRules(this.options.runId)
   }
 
   private networkOf(phase: CommandPhase): CreatedNetwork | undefined {
