@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { createServer, type Server } from 'node:net'
-import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import Docker from 'dockerode'
+import { publish } from '../src/publish/publish.js'
+import { settingsWithDefaults } from '../src/settings.js'
 import { applyChanges, checkChanges, ImageUnusable, SandboxFailure, startSandbox,
   sweepContainers, type Sandbox } from '../src/sandbox/index.js'
 import { containersOf, git, hostManifest, makeRepo, MANIFEST_SCRIPT, testRunId,
@@ -52,23 +54,43 @@ describe('a sandbox at its defaults', () => {
   })
 
   it('has only the loopback interface and cannot reach the host', async () => {
-    const gateway = await bridgeGateway()
+    // The host listens on the bridge of a network made for this test, and a container on that
+    // network proves the address answers; the sandbox, on no network, must not get there.
+    const docker = new Docker()
+    const network = await docker.createNetwork({ Name: `${runId}-reach`, Driver: 'bridge',
+      Labels: { 'airlock.test': runId } })
     const server: Server = createServer(socket => socket.destroy())
     let connections = 0
     server.on('connection', () => connections++)
-    await new Promise<void>(resolve => server.listen(0, gateway, resolve))
     try {
+      const info = await network.inspect() as Docker.NetworkInspectInfo
+      const gateway = info.IPAM?.Config?.find(c => c.Gateway && !c.Gateway.includes(':'))?.Gateway
+      if (!gateway) throw new Error(`network ${info.Name} has no IPv4 gateway`)
+      await new Promise<void>(resolve => server.listen(0, gateway, resolve))
       const port = (server.address() as { port: number }).port
+      const reach = `bash -c 'echo hi > /dev/tcp/${gateway}/${port}' && echo connected`
+      expect(await runOnNetwork(docker, network.id, reach)).toContain('connected')
+      expect(connections).toBe(1)
       const { out } = await sh('tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "')
       expect(out).toBe('lo\n')
-      const probe = await sh(`bash -c 'echo hi > /dev/tcp/${gateway}/${port}' && echo connected`)
+      const probe = await sh(reach)
       expect(probe.exitCode).not.toBe(0)
       expect(probe.out).not.toContain('connected')
       expect(probe.err).toMatch(/unreachable|refused/i)
-      expect(connections).toBe(0)
+      expect(connections).toBe(1)
     } finally {
       server.close()
+      await network.remove()
     }
+  })
+
+  it('has swap, CPU, open-file and core-dump limits as configured', async () => {
+    const { out } = await sh('cd /sys/fs/cgroup && cat memory/memory.limit_in_bytes '
+      + 'memory/memory.memsw.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us && '
+      + 'ulimit -n && ulimit -c')
+    // 512 MiB and no swap beyond it; one CPU: a quota of one period; 4096 files; no core.
+    expect(out.split('\n')).toEqual(['536870912', '536870912', '100000', '100000', '4096', '0',
+      ''])
   })
 
   it('sets its environment itself, with nothing from the host', async () => {
@@ -132,13 +154,6 @@ describe('a sandbox at its defaults', () => {
       'timeout'])
   })
 
-  it('ends a memory hog with a kill, not the sandbox', async () => {
-    const r = await sh('python3 -c "b = bytearray(2 * 1024 ** 3)"', 20)
-    expect(r.exitCode === 137 || /MemoryError/.test(r.err)).toBe(true)
-    expect(r.timedOut).toBe(false)
-    expect((await sh('echo alive')).out).toBe('alive\n')
-  })
-
   it('reads, writes and lists files inside the workspace only', async () => {
     await sandbox.writeFile('deep/er/new.txt', 'fresh\n')
     expect((await sandbox.readFile('deep/er/new.txt')).toString()).toBe('fresh\n')
@@ -153,6 +168,30 @@ describe('a sandbox at its defaults', () => {
     await expect(sandbox.run('echo a\0b')).rejects.toThrow(/NUL/)
     await sh('rm -r deep')
   })
+
+  it('lists a directory too large for one argument list, and fails aloud on an error',
+    async () => {
+      // 20,000 names of 160 bytes: over 3 MB, more than one exec may pass (2 MiB here).
+      const name = 'n'.repeat(150)
+      const made = await sh(`mkdir big && cd big && seq -f '${name}%05g' 20000 | xargs touch `
+        + '&& mkdir sub && ln -s sub .hidden', 60)
+      expect(made.exitCode).toBe(0)
+      try {
+        const entries = await sandbox.listFiles('big')
+        expect(entries).toHaveLength(20_002)
+        expect(entries[0]).toEqual({ path: 'big/.hidden', type: 'symlink', size: 3 })
+        expect(entries[1]).toEqual({ path: `big/${name}00001`, type: 'file', size: 0 })
+        expect(entries.at(-1)).toEqual({ path: 'big/sub', type: 'directory',
+          size: expect.any(Number) })
+        await expect(sandbox.listFiles('missing-dir')).rejects.toThrow(
+          /Cannot list missing-dir: .*No such file/)
+        await expect(sandbox.listFiles('README.md')).rejects.toThrow(/Cannot list README\.md/)
+        await sh('mkdir locked && touch locked/x && chmod 0 locked')
+        await expect(sandbox.listFiles('locked')).rejects.toThrow(/Cannot list locked/)
+      } finally {
+        await sh('chmod 700 locked; rm -rf big locked')
+      }
+    })
 
   it('brings every kind of change back to an identical host tree', async () => {
     const r = await sh([
@@ -177,7 +216,7 @@ describe('a sandbox at its defaults', () => {
     expect(inside.out).toMatch(/file x \.\/script\.sh/)
   })
 
-  it('finds a change to .git or a protected path in the patch and names it', async () => {
+  it('finds a change to a protected path in the patch and names it', async () => {
     await sh('mkdir -p .github/workflows && echo evil > .github/workflows/ci.yml')
     const changes = await sandbox.extractChanges()
     const violations = checkChanges(changes, policy)
@@ -185,6 +224,71 @@ describe('a sandbox at its defaults', () => {
       rule: 'protected-path' })])
     await sh('rm -r .github')
   })
+})
+
+describe('a sandbox with a small memory limit', () => {
+  it('kills a command that goes over it and stays usable', async () => {
+    const repo = makeRepo()
+    const runId = testRunId('oom')
+    const sandbox = await startSandbox({ settings: testSandboxSettings({
+      memoryBytes: 64 * 1024 * 1024 }), repoDir: repo, runId })
+    try {
+      // 200 MiB, zero-filled so every page is touched: far under what the host could give.
+      const r = await sandbox.run('python3 -c "b = bytearray(200 * 1024 ** 2)"; echo "rc=$?"',
+        { timeoutSeconds: 20 })
+      expect(r.stdout.text).toBe('rc=137\n')
+      expect(r.stderr.text).not.toMatch(/MemoryError/)
+      expect((await sandbox.run('python3 -c "b = bytearray(16 * 1024 ** 2)" && echo fits'))
+        .stdout.text).toBe('fits\n')
+    } finally {
+      await sandbox.remove()
+      rmSync(repo, { recursive: true, force: true })
+    }
+    expect(await containersOf(runId)).toEqual([])
+  })
+})
+
+describe('a change larger than max-patch-bytes', () => {
+  it('is read only up to the cap and refused as patch-too-large, naming the setting',
+    async () => {
+      const repo = makeRepo()
+      const runId = testRunId('bigpatch')
+      const sandbox = await startSandbox({ settings: testSandboxSettings(), repoDir: repo,
+        runId, maxPatchBytes: 20_000 })
+      const capped = { ...policy, maxPatchBytes: 20_000 }
+      try {
+        await sandbox.run('echo small >> README.md')
+        const small = await sandbox.extractChanges()
+        expect(small.oversized).toBeUndefined()
+        expect(checkChanges(small, capped)).toEqual([])
+        await sandbox.run('seq 1 200000 > big.txt && chmod +x script.sh && rm gone.txt')
+        const big = await sandbox.extractChanges()
+        expect(big.oversized).toBe(true)
+        expect(big.patch.length).toBe(20_001)
+        expect(big.files).toEqual([
+          { path: 'README.md', status: 'modified', mode: '100644', binary: false },
+          { path: 'big.txt', status: 'added', mode: '100644', binary: false },
+          { path: 'gone.txt', status: 'deleted', binary: false },
+          { path: 'script.sh', status: 'mode', mode: '100755', binary: false }])
+        expect(checkChanges(big, capped)).toEqual([{ path: '', rule: 'patch-too-large',
+          message: expect.stringMatching(/more than 20000 bytes.*max-patch-bytes/) }])
+        const auditDir = mkdtempSync(join(tmpdir(), 'airlock-bigpatch-audit-'))
+        try {
+          const published = await publish({ output: 'patch', report: { task: { instructions:
+            'x', origin: { kind: 'input', event: 'cli' } }, summary: '', steps: 1, tokens: 0,
+          costUsd: 0 }, changes: big, repoDir: repo, auditDir, policy: capped,
+          settings: settingsWithDefaults({ model: 'm' }).github, redact: text => text })
+          expect(published.outcome).toMatchObject({ kind: 'refused' })
+          expect(readFileSync(join(repo, 'README.md'), 'utf8')).toBe('hello\n')
+        } finally {
+          rmSync(auditDir, { recursive: true, force: true })
+        }
+      } finally {
+        await sandbox.remove()
+        rmSync(repo, { recursive: true, force: true })
+      }
+      expect(await containersOf(runId)).toEqual([])
+    })
 })
 
 describe('credentials in the host checkout', () => {
@@ -196,6 +300,11 @@ describe('credentials in the host checkout', () => {
     git(repo, 'config', 'credential.helper', 'store --file=/tmp/SECRET3')
     git(repo, 'config', 'includeIf.gitdir:/.path', '/home/SECRET4/.gitconfig')
     git(repo, 'config', 'url.https://u:SECRET5@example.com/.insteadOf', 'https://example.com/')
+    // Files that a config includes, or a credential store, kept inside .git itself.
+    writeFileSync(join(repo, '.git', 'secret.cfg'), '[http]\n\textraheader = SECRET6\n')
+    git(repo, 'config', 'include.path', 'secret.cfg')
+    writeFileSync(join(repo, '.git', 'credentials'), 'https://u:SECRET7@github.com\n')
+    writeFileSync(join(repo, '.git', 'hooks', 'post-checkout'), '#!/bin/sh\necho SECRET8\n')
     const sandbox = await startSandbox({ settings: testSandboxSettings(), repoDir: repo, runId })
     try {
       const r = await sandbox.run('cat .git/config; git config --list --show-origin; '
@@ -203,7 +312,16 @@ describe('credentials in the host checkout', () => {
       expect(r.stdout.text).not.toMatch(/SECRET|extraheader|credential|includeif/i)
       expect(r.stdout.text).toContain('remote.origin.url=https://github.com/o/r.git')
       expect(r.stdout.text).toMatch(/none\n$/)
+      const listing = await sandbox.run('ls -A .git')
+      expect(listing.stdout.text.split('\n')).not.toEqual(expect.arrayContaining(
+        ['secret.cfg', 'credentials', 'hooks']))
+      expect(listing.stdout.text).toMatch(/^HEAD\n/m)
       expect((await sandbox.run('git log --oneline')).stdout.text).toMatch(/start\n/)
+      const work = await sandbox.run('git status --porcelain && echo more >> keep.txt && '
+        + 'git diff --stat && git status --porcelain && git commit -qam next && git log '
+        + '--format=%s')
+      expect(work).toMatchObject({ exitCode: 0, stdout: { text: ' keep.txt | 1 +\n'
+        + ' 1 file changed, 1 insertion(+)\n M keep.txt\nnext\nstart\n' } })
     } finally {
       await sandbox.remove()
       rmSync(repo, { recursive: true, force: true })
@@ -240,13 +358,25 @@ describe('read-only mode', () => {
 })
 
 describe('a repository that is not a plain checkout', () => {
-  it('gets a fresh repository inside when .git is missing', async () => {
+  const cases: [string, (repo: string) => void][] = [
+    ['.git is missing', repo => rmSync(join(repo, '.git'), { recursive: true })],
+    ['.git is a file', repo => {
+      rmSync(join(repo, '.git'), { recursive: true })
+      writeFileSync(join(repo, '.git'), 'gitdir: /elsewhere/modules/repo\n')
+    }]
+  ]
+  it.each(cases)('gets one baseline commit of the copied files when %s', async (_, prepare) => {
     const repo = makeRepo()
-    rmSync(join(repo, '.git'), { recursive: true })
+    prepare(repo)
     const runId = testRunId('nogit')
     const sandbox = await startSandbox({ settings: testSandboxSettings(), repoDir: repo, runId })
     try {
-      await sandbox.run('echo more >> keep.txt')
+      const start = await sandbox.run('git status --porcelain && git log --format="%an|%s" && '
+        + 'git ls-files | wc -l && cat .git/HEAD')
+      expect(start).toMatchObject({ exitCode: 0, stdout: { text: 'Airlock|The files as copied '
+        + 'into the sandbox\n6\nref: refs/heads/main\n' } })
+      const edit = await sandbox.run('echo more >> keep.txt && git diff --stat')
+      expect(edit.stdout.text).toBe(' keep.txt | 1 +\n 1 file changed, 1 insertion(+)\n')
       const changes = await sandbox.extractChanges()
       expect(changes.files).toEqual([expect.objectContaining({ path: 'keep.txt',
         status: 'modified' })])
@@ -254,6 +384,7 @@ describe('a repository that is not a plain checkout', () => {
       await sandbox.remove()
       rmSync(repo, { recursive: true, force: true })
     }
+    expect(await containersOf(runId)).toEqual([])
   })
 })
 
@@ -374,14 +505,15 @@ describe('failures', () => {
   })
 })
 
-/** The host's address on Docker's default bridge, where a container with a network would go. */
-async function bridgeGateway(): Promise<string> {
-  const info = await new Docker().getNetwork('bridge').inspect()
-  const config = info.IPAM?.Config?.[0] as { Gateway?: string; Subnet?: string } | undefined
-  // Without a configured gateway the engine takes the first address of the subnet.
-  const first = config?.Subnet?.replace(/\.0\/\d+$/, '.1')
-  const docker0 = networkInterfaces().docker0?.find(a => a.family === 'IPv4')?.address
-  const gateway = config?.Gateway ?? docker0 ?? first
-  if (!gateway) throw new Error('cannot find the bridge gateway address of this host')
-  return gateway
+/** Runs `command` in a throwaway container of the test image on `network`; its output. */
+async function runOnNetwork(docker: Docker, network: string, command: string): Promise<string> {
+  const container = await docker.createContainer({ Image: TEST_IMAGE, Cmd: ['sh', '-c', command],
+    Tty: true, HostConfig: { NetworkMode: network, AutoRemove: false } })
+  try {
+    await container.start()
+    await container.wait()
+    return (await container.logs({ stdout: true, stderr: true })).toString()
+  } finally {
+    await container.remove({ force: true })
+  }
 }

@@ -7,7 +7,7 @@ import picomatch from 'picomatch'
 import type { ChangePolicy } from '../settings.js'
 import { gitEnv } from './git-config.js'
 import { parsePatch, PatchParseError, type PatchSection } from './patch.js'
-import type { ChangeSet } from './types.js'
+import type { ChangedFile, ChangeSet, ChangeStatus } from './types.js'
 import { WORKDIR } from './container-config.js'
 import { SERVER_STATE_DIR } from './command-server.js'
 
@@ -62,9 +62,15 @@ ${GIT} add -A
 ${GIT} write-tree
 `
 
-/** Prints the binary patch from the baseline tree to the workspace as it is now. */
-export function extractScript(baseTree: string): string {
-  if (!/^[0-9a-f]{40,64}$/.test(baseTree)) throw new Error(`not a tree id: ${baseTree}`)
+const DIFF_STATUS = `${SERVER_STATE_DIR}/diff.status`
+
+/**
+ * Prints the binary patch from the baseline tree to the workspace as it is now, at most
+ * `maxBytes` of it: past that, `head` ends the transfer, and git's exit (cut short by the
+ * closed pipe) only counts when the patch was whole.
+ */
+export function extractScript(baseTree: string, maxBytes: number): string {
+  requireTree(baseTree)
   return `${GIT_PRELUDE}
 export GIT_INDEX_FILE=${WORK_INDEX}
 if cp ${BASE_INDEX} "$GIT_INDEX_FILE" 2>/dev/null; then
@@ -74,9 +80,51 @@ else
 fi
 ${GIT} add -A
 tree=$(${GIT} write-tree)
-${GIT} diff-tree -r -p --binary --full-index -M --no-ext-diff --no-textconv --no-color \\
-  ${baseTree} "$tree"
+rm -f ${DIFF_STATUS}
+{ ${GIT} diff-tree -r -p --binary --full-index -M --no-ext-diff --no-textconv --no-color \\
+  ${baseTree} "$tree" || echo "$?" > ${DIFF_STATUS}; } | head -c ${Math.floor(maxBytes)}
+[ ! -s ${DIFF_STATUS} ] || exit "$(cat ${DIFF_STATUS})"
 `
+}
+
+/**
+ * Prints git's raw list of what changed since the baseline (`diff-tree --raw -z`), from the
+ * index the last `extractScript` left: the file list of a patch too large to read whole.
+ */
+export function changedPathsScript(baseTree: string): string {
+  requireTree(baseTree)
+  return `${GIT_PRELUDE}
+export GIT_INDEX_FILE=${WORK_INDEX}
+${GIT} diff-tree -r -M --raw -z --no-abbrev ${baseTree} "$(${GIT} write-tree)"
+`
+}
+
+function requireTree(id: string): void {
+  if (!/^[0-9a-f]{40,64}$/.test(id)) throw new Error(`not a tree id: ${id}`)
+}
+
+const RAW_STATUS: Record<string, ChangeStatus> = {
+  A: 'added', D: 'deleted', R: 'renamed', C: 'copied', T: 'modified', M: 'modified'
+}
+
+/** Reads `diff-tree --raw -z` output into changed files; content is not seen, so not binary. */
+export function parseRawDiff(raw: Buffer): ChangedFile[] {
+  const fields = raw.toString('utf8').split('\0')
+  const files: ChangedFile[] = []
+  for (let i = 0; i + 1 < fields.length; i++) {
+    const header = /^:(\d{6}) (\d{6}) [0-9a-f]+ [0-9a-f]+ ([A-Z])\d*$/.exec(fields[i])
+    if (!header) throw new PatchParseError(`unexpected line in git's list of changes: `
+      + JSON.stringify(fields[i].slice(0, 80)))
+    const [, oldMode, newMode, letter] = header
+    const twoPaths = letter === 'R' || letter === 'C'
+    const path = fields[twoPaths ? i + 2 : i + 1]
+    const oldPath = twoPaths ? fields[i + 1] : undefined
+    i += twoPaths ? 2 : 1
+    const status = letter === 'M' && oldMode !== newMode ? 'mode' : RAW_STATUS[letter] ?? 'modified'
+    files.push({ path, ...(oldPath === undefined ? {} : { oldPath }), status,
+      ...(letter === 'D' ? {} : { mode: newMode }), binary: false })
+  }
+  return files
 }
 
 /** Reads a patch into a change set; throws PatchParseError when it is not one git would write. */
@@ -87,6 +135,11 @@ export function toChangeSet(patch: Buffer): ChangeSet {
 
 /** Every way the change breaks the policy, read from the patch itself; empty when it is fine. */
 export function checkChanges(changeSet: ChangeSet, policy: ChangePolicy): Violation[] {
+  if (changeSet.oversized) {
+    return [{ path: '', rule: 'patch-too-large', message: `The change is more than `
+      + `${policy.maxPatchBytes} bytes as a patch, the most max-patch-bytes allows; nothing of `
+      + 'it is applied. Make the change smaller, or raise max-patch-bytes.' }]
+  }
   let sections: PatchSection[]
   try {
     sections = parsePatch(changeSet.patch)

@@ -39,6 +39,10 @@ if [ -n "$missing" ]; then
 fi
 state=${SERVER_STATE_DIR}
 mkdir -p "$HOME" || exit 4
+# An identity for commits the agent makes inside; the repository's own config still wins.
+[ -e "$HOME/.gitconfig" ] ||
+  printf '[user]\\n\\tname = Airlock agent\\n\\temail = agent@airlock.invalid\\n' \\
+    > "$HOME/.gitconfig"
 while IFS=' ' read -r nonce secs clen ilen cwd; do
   head -c "$clen" > "$state/cmd" || exit 5
   input=/dev/null

@@ -4,7 +4,8 @@ import type Docker from 'dockerode'
 import type { SandboxSettings } from '../settings.js'
 import { CommandChannel } from './command-server.js'
 import { containerSpec, parseUser, WORKDIR } from './container-config.js'
-import { BASELINE_SCRIPT, extractScript, toChangeSet } from './changes.js'
+import { BASELINE_SCRIPT, changedPathsScript, extractScript, parseRawDiff, toChangeSet }
+  from './changes.js'
 import { connectEngine, ensureImage, statusOf } from './engine.js'
 import { ImageUnusable, messageOf, SandboxFailure } from './errors.js'
 import { type CaptureLimits, DEFAULT_CAPTURE_LIMITS, OutputCapture, RawCollector }
@@ -39,6 +40,8 @@ const MIB = 1024 * 1024
 /** The server's own tmpfs holds a written file on its way in; see container-config. */
 const WRITE_LIMIT = 32 * MIB
 const START_TIMEOUT_SECONDS = 60
+/** About 300,000 entries of a directory listing; more is no listing a model can use. */
+const LISTING_LIMIT = 16 * MIB
 
 /**
  * Starts the run's container, copies the repository in and records its starting state.
@@ -182,12 +185,18 @@ class DockerSandbox implements Sandbox {
 
   async listFiles(dir = '.'): Promise<FileEntry[]> {
     const base = workspacePath(dir, 'directory')
-    const listing = new RawCollector(16 * MIB)
-    const result = await this.internal(`cd -- ${shellQuote(base)} || exit 2
-stat --printf '%F\\t%s\\t%n\\0' -- .* * 2>/dev/null
-exit 0`, listing)
+    const listing = new RawCollector(LISTING_LIMIT)
+    // find hands stat the names in batches that fit the argument list, however many there are.
+    const result = await this.internal(`[ -e ${shellQuote(base)} ] || {
+  echo 'No such file or directory' >&2; exit 2; }
+cd -- ${shellQuote(base)} || exit 2
+find . -mindepth 1 -maxdepth 1 -exec stat --printf '%F\\t%s\\t%n\\0' -- {} +`, listing)
     if (result.exitCode !== 0) {
       throw new Error(`Cannot list ${base}: ${result.stderr.trim() || `exit ${result.exitCode}`}`)
+    }
+    if (listing.overflowed) {
+      throw new Error(`Cannot list ${base}: its listing is over ${LISTING_LIMIT / MIB} MiB; `
+        + 'list a part of it with a command (ls, find) instead.')
     }
     return parseListing(listing.content(), base)
   }
@@ -195,18 +204,24 @@ exit 0`, listing)
   async extractChanges(): Promise<ChangeSet> {
     // Nothing in a read-only workspace can change: every file belongs to root.
     if (this.settings.readOnly) return { patch: Buffer.alloc(0), files: [] }
-    const patch = new RawCollector(this.maxPatchBytes)
-    const result = await this.internal(extractScript(this.baseTree), patch,
-      Math.max(START_TIMEOUT_SECONDS, this.settings.commandTimeoutSeconds))
-    if (result.exitCode !== 0) {
+    // One byte past the cap is enough to know the patch is over it; the rest never leaves.
+    const readBytes = this.maxPatchBytes + 1
+    const patch = new RawCollector(readBytes)
+    const timeout = Math.max(START_TIMEOUT_SECONDS, this.settings.commandTimeoutSeconds)
+    const result = await this.internal(extractScript(this.baseTree, readBytes), patch, timeout)
+    const oversized = patch.total > this.maxPatchBytes
+    if (result.exitCode !== 0 && !oversized) {
       throw new Error(`Taking the changes out failed (exit ${result.exitCode}): `
         + result.stderr.trim())
     }
-    if (patch.overflowed) {
-      throw new Error(`The change is larger than ${this.maxPatchBytes} bytes as a patch; `
-        + 'it is refused.')
+    if (!oversized) return toChangeSet(patch.content())
+    const list = new RawCollector(16 * MIB)
+    const listed = await this.internal(changedPathsScript(this.baseTree), list, timeout)
+    if (listed.exitCode !== 0 || list.overflowed) {
+      throw new Error(`Listing the files of a change too large to take out failed (exit `
+        + `${listed.exitCode}): ${listed.stderr.trim() || 'more than 16 MiB of paths'}`)
     }
-    return toChangeSet(patch.content())
+    return { patch: patch.content(), files: parseRawDiff(list.content()), oversized: true }
   }
 
   remove(): Promise<void> {
@@ -267,8 +282,9 @@ function parseListing(raw: Buffer, base: string): FileEntry[] {
   const entries: FileEntry[] = []
   for (const record of raw.toString('utf8').split('\0')) {
     const [type, size, ...rest] = record.split('\t')
-    const name = rest.join('\t')
-    if (!record || name === '.' || name === '..') continue
+    // find names each entry `./name`.
+    const name = rest.join('\t').replace(/^\.\//, '')
+    if (!record) continue
     entries.push({ path: base === '.' ? name : `${base}/${name}`, type: TYPES[type] ?? 'other',
       size: Number(size) })
   }

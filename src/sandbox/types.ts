@@ -57,6 +57,11 @@ export interface ChangeSet {
   /** a binary git patch against the workspace as it was copied in; empty when nothing changed */
   patch: Buffer
   files: ChangedFile[]
+  /**
+   * set when the patch ran past the largest size read (`max-patch-bytes`): `patch` is then
+   * only its head and `files` come from git's list of changed paths; it is never applied
+   */
+  oversized?: boolean
 }
 
 /** An entry of a directory listing inside the container. */

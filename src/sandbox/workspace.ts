@@ -1,14 +1,17 @@
 /**
  * The repository into the container: a tar stream from the host's `tar` straight into the
- * engine (memory does not grow with the repository), never a bind mount, and a `.git/config`
- * stripped of credentials in place of the real one.
+ * engine (memory does not grow with the repository), never a bind mount. Of `.git` only what
+ * git needs to work goes in, and a `.git/config` stripped of credentials in place of the real
+ * one: whatever else a checkout keeps there (hooks, a credentials file that the config
+ * includes, a token a tool saved) stays on the host.
  *
  * A repository whose `.git` is a file (a worktree or a submodule checkout) or missing gets
- * the tree copied and, in place of `.git`, an empty repository made by `git init` on the
- * host: the sandbox only needs a repository to take the baseline from, not the history.
+ * the tree copied and, in place of `.git`, a repository made on the host with one commit of
+ * the files as copied: `git status` inside starts clean and `git diff` shows the agent's
+ * edits, as in a checkout. The history is not needed; the baseline is.
  */
 import { spawn } from 'node:child_process'
-import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
@@ -22,9 +25,13 @@ export interface CopyOwner {
   readOnly: boolean
 }
 
-/** Files of `.git` that never enter the container; the sanitized config replaces the first. */
-const EXCLUDED = ['./.git/config', './.git/config.worktree', './.git/worktrees/*/config.worktree',
-  './.git/modules/*/config']
+/**
+ * The entries of a git directory that enter the container: enough for git to read the
+ * history, see the index and write commits, branches and stashes. Hooks, the config and
+ * anything else a tool left there do not; the sanitized config is written apart.
+ */
+const GIT_ENTRIES = ['HEAD', 'index', 'objects', 'refs', 'packed-refs', 'reftable', 'shallow',
+  'info', 'logs']
 
 /** Copies `repoDir` to the workspace of a created, not yet started container. */
 export async function copyIn(container: Docker.Container, repoDir: string,
@@ -32,20 +39,74 @@ export async function copyIn(container: Docker.Container, repoDir: string,
   const gitIsDir = await isDirectory(join(repoDir, '.git'))
   const scratch = await mkdtemp(join(tmpdir(), 'airlock-git-'))
   try {
-    const tree = tarStream(repoDir, '.', owner, gitIsDir ? EXCLUDED : ['./.git'])
-    await putTar(container, tree)
+    await putTar(container, tarStream(repoDir, ['.'], owner, ['./.git']))
     const gitDir = join(scratch, REPO_NAME, '.git')
     if (gitIsDir) {
+      const members = ['--no-recursion', './.git', ...await gitDirMembers(repoDir, './.git')]
+      await putTar(container, tarStream(repoDir, members, owner, []))
       await mkdir(gitDir, { recursive: true })
       await writeSanitizedConfig(join(repoDir, '.git', 'config'), join(gitDir, 'config'))
-      await putTar(container, tarStream(scratch, `${REPO_NAME}/.git/config`, owner, [], false))
+      await putTar(container, tarStream(scratch, [`${REPO_NAME}/.git/config`], owner, [], false))
     } else {
-      await runGit(['init', '--quiet', '--template=', join(scratch, REPO_NAME)])
-      await putTar(container, tarStream(scratch, `${REPO_NAME}/.git`, owner, [], false))
+      await runGit(['-c', 'init.defaultBranch=main', 'init', '--quiet', '--template=',
+        join(scratch, REPO_NAME)])
+      await commitAsCopied(gitDir, repoDir)
+      await putTar(container, tarStream(scratch, [`${REPO_NAME}/.git`], owner, [], false))
     }
   } finally {
     await rm(scratch, { recursive: true, force: true })
   }
+}
+
+/**
+ * tar members for the git directory `rel` (relative to `root`): each entry git needs, whole,
+ * and the git directories of submodules under `modules/`, entry by entry the same way (their
+ * configs stay out too). Directories named alone are listed after `--no-recursion`.
+ */
+async function gitDirMembers(root: string, rel: string): Promise<string[]> {
+  const present = new Set(await readdir(join(root, rel)))
+  const whole = GIT_ENTRIES.filter(entry => present.has(entry)).map(entry => `${rel}/${entry}`)
+  const alone: string[] = []
+  if (await isDirectory(join(root, rel, 'modules'))) {
+    await submoduleMembers(root, `${rel}/modules`, alone, whole)
+  }
+  return [...alone, '--recursion', ...whole]
+}
+
+/** Walks `modules/`, where a submodule named `a/b` has its git directory at `modules/a/b`. */
+async function submoduleMembers(root: string, rel: string, alone: string[],
+  whole: string[]): Promise<void> {
+  alone.push(rel)
+  const entries = await readdir(join(root, rel), { withFileTypes: true })
+  for (const entry of entries.filter(e => e.isDirectory())) {
+    const child = `${rel}/${entry.name}`
+    const names = new Set(await readdir(join(root, child)))
+    if (!names.has('HEAD')) {
+      await submoduleMembers(root, child, alone, whole)
+      continue
+    }
+    alone.push(child)
+    whole.push(...GIT_ENTRIES.filter(name => names.has(name)).map(name => `${child}/${name}`))
+    if (names.has('modules')) await submoduleMembers(root, `${child}/modules`, alone, whole)
+  }
+}
+
+/**
+ * Commits the files of `workTree` as they are into the new repository at `gitDir`, on the
+ * host, with hooks, fsmonitor and every config but the new repository's own switched off:
+ * the files are whatever the directory holds, and they must not run anything here.
+ */
+async function commitAsCopied(gitDir: string, workTree: string): Promise<void> {
+  const env = { GIT_DIR: gitDir, GIT_WORK_TREE: workTree, GIT_AUTHOR_NAME: 'Airlock',
+    GIT_AUTHOR_EMAIL: 'airlock@localhost', GIT_COMMITTER_NAME: 'Airlock',
+    GIT_COMMITTER_EMAIL: 'airlock@localhost' }
+  const safe = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', '-c',
+    'core.autocrlf=false', '-c', 'core.symlinks=true', '-c', 'core.fileMode=true', '-c',
+    'core.attributesFile=/dev/null', '-c', 'commit.gpgSign=false']
+  await runGit([...safe, 'add', '--all'], env)
+  await runGit([...safe, 'commit', '--quiet', '--no-verify', '--allow-empty', '-m',
+    'The files as copied into the sandbox', '-m', 'The directory had no git repository of its '
+    + 'own, so Airlock made this one commit of its files as they were copied in.'], env)
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -63,12 +124,13 @@ interface TarProcess {
 }
 
 /**
- * `tar` of `member` under `dir`, owned numerically by the copy's owner. With `rename`, the
- * member `.` becomes `repo` (symlink targets are left alone). Read-only copies belong to root,
- * readable by all, with no write bit for group and others and no setuid/setgid bits, so the
- * container user can read everything and change nothing.
+ * `tar` of `members` under `dir`, owned numerically by the copy's owner. With `rename`, the
+ * leading `.` of each member becomes `repo` (symlink targets are left alone). Read-only copies
+ * belong to root, readable by all, with no write bit for group and others and no
+ * setuid/setgid bits, so the container user can read everything and change nothing. Members
+ * start with `.` or a plain name and may include tar's `--recursion` switches.
  */
-function tarStream(dir: string, member: string, owner: CopyOwner, exclude: string[],
+function tarStream(dir: string, members: string[], owner: CopyOwner, exclude: string[],
   rename = true): TarProcess {
   const uid = owner.readOnly ? 0 : owner.uid
   const gid = owner.readOnly ? 0 : owner.gid
@@ -76,7 +138,7 @@ function tarStream(dir: string, member: string, owner: CopyOwner, exclude: strin
     '--anchored', ...exclude.map(e => `--exclude=${e}`)]
   if (owner.readOnly) args.push('--mode=a+rX,go-w,ug-s')
   if (rename) args.push(`--transform=s,^\\.,${REPO_NAME},S`)
-  args.push('--', member)
+  args.push(...members)
   const child = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let errors = ''
   child.stderr.on('data', (chunk: Buffer) => { errors = (errors + chunk.toString()).slice(-4000) })
@@ -101,13 +163,15 @@ async function putTar(container: Docker.Container, tar: TarProcess): Promise<voi
   if (failure) throw (failure as PromiseRejectedResult).reason
 }
 
-function runGit(args: string[]): Promise<void> {
+function runGit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { stdio: ['ignore', 'ignore', 'pipe'], env: gitEnv() })
+    const child = spawn('git', args, { stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...gitEnv(), ...env } })
     let errors = ''
     child.stderr.on('data', (chunk: Buffer) => { errors += chunk.toString() })
     child.on('error', reject)
     child.on('close', code => (code === 0 ? resolve()
-      : reject(new Error(`git ${args[0]} failed: ${errors.trim()}`))))
+      : reject(new Error(`git ${args.find(a => !a.includes('=') && a !== '-c')} failed: `
+        + errors.trim()))))
   })
 }
