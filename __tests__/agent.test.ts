@@ -25,8 +25,12 @@ class RemovedOnAbort implements Sandbox {
   readonly containerId: string
   readonly image: Sandbox['image']
   readonly workdir: string
+  private readonly inner: LocalSandbox
+  private readonly signal: AbortSignal
 
-  constructor(private readonly inner: LocalSandbox, private readonly signal: AbortSignal) {
+  constructor(inner: LocalSandbox, signal: AbortSignal) {
+    this.inner = inner
+    this.signal = signal
     this.containerId = inner.containerId
     this.image = inner.image
     this.workdir = inner.workdir
