@@ -175,7 +175,7 @@ describe('replayRun in the real sandbox', () => {
       expect(other.code).toBe(0)
       expect(other.out).toContain('outcome: changes-published — the replayed changes are '
         + 'identical to the recorded ones, but a command\'s result was not; first difference: ')
-      expect(other.out).toMatch(/first difference: .*"index":1,.*"reason":"stdout differs"/)
+      expect(other.out).toMatch(/first difference: command 1 \(step 1\), ".+": stdout differs\n/)
     })
 
   it('names the forged command when a recorded command was altered and re-chained',

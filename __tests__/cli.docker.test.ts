@@ -244,6 +244,8 @@ describe('the airlock command, from the bundle', () => {
       expect(demo.code).toBe(0)
       const result = JSON.parse(demo.stdout) as Record<string, string>
       expect(result.outcome).toBe('changes-published')
+      // The recording matches the sandbox as it is now: every command gives what it gave then.
+      expect(result.message).toBe('the replayed changes are identical to the recorded ones')
       expect(readFileSync(result['patch-path'], 'utf8')).toMatch(/^diff --git /)
       expect(readFileSync(result.transcript, 'utf8')).toContain('<html')
       expect((await airlock(['verify', out])).code).toBe(0)

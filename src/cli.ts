@@ -323,8 +323,13 @@ function reportReplay(term: Terminal, args: CliArgs, replayed: Replayed, out: st
   return result.identical ? 0 : EXIT_CODES.failed
 }
 
+/** One line a person reads: which command, where, and how it differed. */
 function describe(divergence: NonNullable<ReplayResult['firstDivergence']>): string {
-  return JSON.stringify(divergence)
+  const where = divergence.step === undefined ? `command ${divergence.index}`
+    : `command ${divergence.index} (step ${divergence.step})`
+  const command = divergence.command.length > 80 ? `${divergence.command.slice(0, 77)}...`
+    : divergence.command
+  return `${where}, ${JSON.stringify(command)}: ${divergence.reason}`
 }
 
 /** Prints the outcome and where things are; `--json` prints one object on stdout. */
