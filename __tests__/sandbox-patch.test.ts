@@ -4,7 +4,8 @@ import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkChanges, toChangeSet } from '../src/sandbox/changes.js'
-import { readConfig, sanitizeEntry, writeSanitizedConfig } from '../src/sandbox/git-config.js'
+import { formatConfig, readConfig, sanitizeEntry, writeSanitizedConfig }
+  from '../src/sandbox/git-config.js'
 import { parsePatch, PatchParseError } from '../src/sandbox/patch.js'
 import { workspacePath } from '../src/sandbox/paths.js'
 import { git, makeRepo } from './helpers/docker-sandbox.js'
@@ -132,6 +133,26 @@ describe('git config sanitizing', () => {
         { key: 'remote.origin.url', value: 'https://github.com/o/r.git' },
         { key: 'branch.main.remote', value: 'origin' }
       ])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('writes values and subsections git reads back exactly, in file order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-config-'))
+    try {
+      const entries = [
+        { key: 'remote.origin.fetch', value: '+refs/heads/*:refs/remotes/origin/*' },
+        { key: 'branch.we"ird\\name.v1.merge', value: 'refs/heads/we"ird' },
+        { key: 'core.bare', value: 'false' },
+        { key: 'alias.tricky', value: '!f() { echo "a\\b"; }; f # not a comment ; either\n\tx' },
+        { key: 'remote.origin.fetch', value: '+refs/tags/*:refs/tags/*' },
+        { key: 'x.y.flag', value: 'true' },
+        { key: 'x.y.z', value: '[section] = injected' }
+      ]
+      const target = join(dir, 'config')
+      writeFileSync(target, formatConfig(entries))
+      expect(await readConfig(target)).toEqual(entries)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -40,14 +40,16 @@ export async function copyIn(container: Docker.Container, repoDir: string,
   const scratch = await mkdtemp(join(tmpdir(), 'airlock-git-'))
   try {
     await putTar(container, tarStream(repoDir, ['.'], owner, ['./.git']))
-    const gitDir = join(scratch, REPO_NAME, '.git')
     if (gitIsDir) {
-      const members = ['--no-recursion', './.git', ...await gitDirMembers(repoDir, './.git')]
+      // The git entries and the sanitized config travel in one archive: `-C` switches tar to
+      // the scratch folder for the config's member, named `./.git/config` there too.
+      await mkdir(join(scratch, '.git'))
+      await writeSanitizedConfig(join(repoDir, '.git', 'config'), join(scratch, '.git', 'config'))
+      const members = ['--no-recursion', './.git', ...await gitDirMembers(repoDir, './.git'),
+        '-C', scratch, './.git/config']
       await putTar(container, tarStream(repoDir, members, owner, []))
-      await mkdir(gitDir, { recursive: true })
-      await writeSanitizedConfig(join(repoDir, '.git', 'config'), join(gitDir, 'config'))
-      await putTar(container, tarStream(scratch, [`${REPO_NAME}/.git/config`], owner, [], false))
     } else {
+      const gitDir = join(scratch, REPO_NAME, '.git')
       await runGit(['-c', 'init.defaultBranch=main', 'init', '--quiet', '--template=',
         join(scratch, REPO_NAME)])
       await commitAsCopied(gitDir, repoDir)
@@ -128,7 +130,7 @@ interface TarProcess {
  * leading `.` of each member becomes `repo` (symlink targets are left alone). Read-only copies
  * belong to root, readable by all, with no write bit for group and others and no
  * setuid/setgid bits, so the container user can read everything and change nothing. Members
- * start with `.` or a plain name and may include tar's `--recursion` switches.
+ * start with `.` or a plain name and may include tar's `--recursion` and `-C DIR` switches.
  */
 function tarStream(dir: string, members: string[], owner: CopyOwner, exclude: string[],
   rename = true): TarProcess {
