@@ -10,6 +10,7 @@ import type { Reporter } from '../src/reporter.js'
 import { startSandbox, sweepContainers } from '../src/sandbox/index.js'
 import type { Sandbox } from '../src/sandbox/types.js'
 import type { NetworkSettings } from '../src/settings.js'
+import { eventValidator } from './helpers/audit-files.js'
 import { containersOf, makeRepo, testRunId, testSandboxSettings }
   from './helpers/docker-sandbox.js'
 import { CollectingSink, createTestNetwork, firewallRulesOf, startListener, startOrigin,
@@ -184,6 +185,11 @@ describe('the run network against the real engine', () => {
         ['agent', 'CONNECT', 'example.org', false],
         ['agent', 'GET', 'lo.test', false]
       ])
+      expect(audit.decisions().filter(d => d.address).map(d => [d.host, d.address]))
+        .toEqual([['pkg.test', originAddress], ['pkg.test', originAddress],
+          ['lo.test', '127.0.0.1']])
+      // The decisions as the audit log stores them match the published schema.
+      expect(schemaErrorsOf(audit.decisions())).toEqual([])
 
       // The fence is rules tagged with the run, and closing the run takes them away.
       const rules = firewallRulesOf(runId)
@@ -265,3 +271,11 @@ describe('the run network against the real engine', () => {
     }
   })
 })
+
+/** Schema errors of `events` written as audit lines (the envelope filled in), by position. */
+function schemaErrorsOf(events: readonly object[]): unknown[] {
+  const validate = eventValidator()
+  const zeros = '0'.repeat(64)
+  return events.flatMap((event, i) => validate({ seq: i + 1, time: new Date().toISOString(),
+    run: 'schema-check', ...event, prev: zeros, hash: zeros }) ? [] : [{ i, e: validate.errors }])
+}

@@ -227,6 +227,29 @@ describe('publishing a change', () => {
     expect(comments[0].body).toContain('ask someone with write access to add the label.')
   })
 
+  test('a refusal leaves the reply of an earlier run on the same issue as it was',
+    async () => {
+      await run(repos.patchOf({ 'README.md': '# Hello\n\nThe greeting.\n' }))
+      const [result] = server.commentsOn(issue)
+      expect(result.body).toContain('changes-published')
+      await publishRefusal({ github, replyTo: taskFor(issue).origin, redact, runUrl: RUN_URL,
+        reason: 'stranger has no write access; write, maintain or admin is needed' })
+      const comments = server.commentsOn(issue)
+      expect(comments).toHaveLength(2)
+      expect(comments[0]).toEqual(result)
+      expect(comments[1].body).toMatch(/^⛔ \*\*Airlock: refused\*\* — stranger has no write/)
+    })
+
+  test('an outcome message quoting the agent renders no image and no HTML', async () => {
+    const quoted = 'the agent repeated `x` and <img src="https://t.example/a"> '
+      + '![t](https://t.example/b.gif) three times'
+    await run(Buffer.alloc(0), '', { ended: { kind: 'failed', message: quoted } })
+    const body = server.commentsOn(issue)[0].body
+    expect(body).toContain('❌ **Airlock: failed** — the agent repeated `x` and &lt;img')
+    expect(body).not.toContain('<img')
+    expect(body).not.toContain('](https://t.example')
+  })
+
   test('a refusal whose reply GitHub forbids stays refused, with a warning naming the '
     + 'permission', async () => {
     server.failNext('POST', '/repos/{owner}/{repo}/issues/{issue_number}/comments',

@@ -267,7 +267,7 @@ export async function publishRefusal(request: RefusalRequest): Promise<PublishRe
   const outcome: Outcome = { kind: 'refused', message: postable(request.reason) }
   const replyTo = request.replyTo
   if (!replyTo) return { outcome }
-  const target = Reply.forOrigin(request.github, replyTo, postable, request.runUrl)
+  const target = Reply.forRefusal(request.github, replyTo, postable, request.runUrl)
   if (!target) return { outcome }
   const run = request.runUrl ? ` ([run](${request.runUrl}))` : ''
   const advice = request.advice ? ` ${request.advice}.` : ''

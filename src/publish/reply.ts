@@ -12,6 +12,12 @@ import type { GitHub } from '../github/client.js'
 import type { TaskOrigin } from '../task/types.js'
 import type { Postable } from './postable.js'
 
+/** The marker key of a request: its trigger comment, or the issue or pull request. */
+function requestKey(origin: TaskOrigin): string {
+  return origin.commentId !== undefined ? `comment-${origin.commentId}`
+    : `${origin.isPullRequest ? 'pull' : 'issue'}-${origin.number}`
+}
+
 export class Reply {
   private readonly github: GitHub
   private readonly issueNumber: number
@@ -22,9 +28,13 @@ export class Reply {
   private commentUrl?: string
   private written?: string
 
+  /** whether an earlier comment with the marker is edited instead of writing a new one */
+  private readonly reuseEarlier: boolean
+
   private constructor(github: GitHub, issueNumber: number, key: string, postable: Postable,
-    runUrl?: string) {
+    runUrl: string | undefined, reuseEarlier: boolean) {
     this.github = github
+    this.reuseEarlier = reuseEarlier
     this.issueNumber = issueNumber
     this.marker = `<!-- airlock:request=${key} -->`
     this.postable = postable
@@ -35,9 +45,19 @@ export class Reply {
   static forOrigin(github: GitHub, origin: TaskOrigin, postable: Postable,
     runUrl?: string): Reply | undefined {
     if (origin.number === undefined) return undefined
-    const key = origin.commentId !== undefined ? `comment-${origin.commentId}`
-      : `${origin.isPullRequest ? 'pull' : 'issue'}-${origin.number}`
-    return new Reply(github, origin.number, key, postable, runUrl)
+    return new Reply(github, origin.number, requestKey(origin), postable, runUrl, true)
+  }
+
+  /**
+   * A reply to a refused request: always a new comment, never an edit of this request's
+   * earlier one. A label re-added by someone without write access must not overwrite the
+   * result (and the pull request link) of the run that a maintainer started.
+   */
+  static forRefusal(github: GitHub, origin: TaskOrigin, postable: Postable,
+    runUrl?: string): Reply | undefined {
+    if (origin.number === undefined) return undefined
+    return new Reply(github, origin.number, `${requestKey(origin)}-refused`, postable, runUrl,
+      false)
   }
 
   /** The comment's address, once it exists. */
@@ -69,7 +89,7 @@ export class Reply {
 
   private async write(markdown: string): Promise<string> {
     const body = `${this.postable(markdown)}\n\n${this.marker}`
-    if (this.commentId === undefined) {
+    if (this.commentId === undefined && this.reuseEarlier) {
       const earlier = (await this.github.listComments(this.issueNumber))
         .find(c => c.authorIsBot && c.body.includes(this.marker))
       if (earlier) this.commentId = earlier.id

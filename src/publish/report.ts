@@ -48,7 +48,7 @@ export function pullRequestBody(report: RunReport, outcome: Outcome): string {
 export function commentBody(report: RunReport, outcome: Outcome, extra: string[] = []): string {
   const summary = report.summary.trim()
   return [
-    `${ICONS[outcome.kind]} **Airlock: ${outcome.kind}** — ${outcome.message}`,
+    `${ICONS[outcome.kind]} **Airlock: ${outcome.kind}** — ${plainMarkdown(outcome.message)}`,
     ...(summary ? ['', plainMarkdown(summary)] : []),
     ...extra.flatMap(section => ['', section]),
     '', ...runLines(report, outcome).filter(line => !line.startsWith('- **Outcome')),
@@ -88,7 +88,8 @@ export function patchSection(patch: Buffer): string {
 
 function runLines(report: RunReport, outcome: Outcome): string[] {
   const lines = [
-    `- **Outcome:** \`${outcome.kind}\` — ${outcome.message}`,
+    // An outcome message may quote what the agent ran or wrote: it renders nothing either.
+    `- **Outcome:** \`${outcome.kind}\` — ${plainMarkdown(outcome.message)}`,
     `- **Steps:** ${report.steps} · **Tokens:** ${report.tokens} · **Cost:** `
       + `$${report.costUsd.toFixed(4)}`
   ]
