@@ -53,8 +53,8 @@ describe('replayRun in the real sandbox', () => {
   })
 
   /** Records a full run through the real agent loop, a scripted model and the real log. */
-  async function record(script: ScriptEntry[], inputs: Record<string, string> = {}):
-    Promise<string> {
+  async function record(script: ScriptEntry[], inputs: Record<string, string> = {},
+    verify: string[] = []): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), 'airlock-replay-audit-'))
     cleanup.push(dir)
     server = await ModelServer.start(script)
@@ -70,6 +70,10 @@ describe('replayRun in the real sandbox', () => {
       workdir: sandbox.workdir, network: 'none' })
     const result = await runAgent({ sandbox, settings, audit: log,
       task: { instructions: TASK, origin: { kind: 'input', event: 'cli' } } })
+    for (const command of verify) {
+      log.record({ type: 'command', phase: 'verify', cwd: sandbox.workdir,
+        ...await sandbox.run(command) })
+    }
     const changes = await sandbox.extractChanges()
     log.record({ type: 'changes', files: changes.files, patchBytes: changes.patch.length,
       patchSha256: createHash('sha256').update(changes.patch).digest('hex') })
@@ -176,6 +180,23 @@ describe('replayRun in the real sandbox', () => {
       expect(other.out).toContain('outcome: changes-published — the replayed changes are '
         + 'identical to the recorded ones, but a command\'s result was not; first difference: ')
       expect(other.out).toMatch(/first difference: command 1 \(step 1\), ".+": stdout differs\n/)
+    })
+
+  it('runs the recorded verify commands too, whose files are part of the changes',
+    async () => {
+      const dir = await record([
+        toolReply('edit_file', { path: 'greet.sh', old_text: 'helo', new_text: 'hello' }),
+        toolReply('finish', { summary: 'Fixed the typo.' })], {},
+      ['sh greet.sh > verify-report.txt && cat verify-report.txt'])
+      const recordedChanges = verifyAuditLog(dir).events.find(e => e.type === 'changes')
+      expect(recordedChanges?.type === 'changes' && recordedChanges.files.map(f => f.path))
+        .toEqual(['greet.sh', 'verify-report.txt'])
+      const events: AuditEvent[] = []
+      const result = await replayRun(dir, deps(events))
+      expect(result).toMatchObject({ identical: true, toolCalls: 2, commands: 1,
+        firstDivergence: undefined })
+      expect(events.filter(e => e.type === 'command').map(c => c.type === 'command'
+        && c.command)).toEqual(['sh greet.sh > verify-report.txt && cat verify-report.txt'])
     })
 
   it('names the forged command when a recorded command was altered and re-chained',

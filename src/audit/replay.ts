@@ -180,11 +180,14 @@ async function replaySteps(sandbox: Sandbox, recorded: readonly StoredEvent[],
   const settings = recordedSandboxSettings(recorded)
   const timeout = deps.commandTimeoutSeconds ?? settings.commandTimeoutSeconds ?? 600
   const readOnly = deps.readOnly ?? settings.readOnly ?? false
-  const setups = recorded.filter(e => e.type === 'command').filter(e => e.phase === 'setup')
-  for (const setup of setups) {
-    const result: CommandResult = await sandbox.run(setup.command, { timeoutSeconds: timeout })
-    sink.record({ type: 'command', phase: 'setup', cwd: sandbox.workdir, ...result })
+  const phaseCommands = async (phase: 'setup' | 'verify'): Promise<void> => {
+    for (const recordedCommand of commandsOf(recorded, phase)) {
+      const result: CommandResult = await sandbox.run(recordedCommand.command,
+        { timeoutSeconds: timeout })
+      sink.record({ type: 'command', phase, cwd: sandbox.workdir, ...result })
+    }
   }
+  await phaseCommands('setup')
   let toolCalls = 0
   // Arguments are replayed as recorded, that is redacted: a call that held a secret replays
   // with `***` in its place and shows up as a divergence. Nothing short of keeping secrets in
@@ -197,14 +200,21 @@ async function replaySteps(sandbox: Sandbox, recorded: readonly StoredEvent[],
     })
     if (outcome.finished) break
   }
+  // The recorded changes were taken after verify, so whatever it wrote (a build, a coverage
+  // report) is part of them: it runs again here too.
+  await phaseCommands('verify')
   return { toolCalls, commands }
 }
 
-/** The commands replay re-runs, in the order it runs them: setup first, then the agent's. */
+type StoredCommand = Extract<StoredEvent, { type: 'command' }>
+
+function commandsOf(events: readonly StoredEvent[], phase: Phase): StoredCommand[] {
+  return events.filter((e): e is StoredCommand => e.type === 'command' && e.phase === phase)
+}
+
+/** The commands replay re-runs, in the order it runs them: setup, the agent's, verify. */
 function recordedCommands(events: readonly StoredEvent[]): StoredEvent[] {
-  const commands = events.filter(e => e.type === 'command')
-  return [...commands.filter(e => e.phase === 'setup'),
-    ...commands.filter(e => e.phase === 'agent')]
+  return (['setup', 'agent', 'verify'] as const).flatMap(phase => commandsOf(events, phase))
 }
 
 function firstDivergence(recorded: readonly StoredEvent[],
