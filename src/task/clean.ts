@@ -5,7 +5,10 @@
  *
  * Decisions: `<details>` is kept (its content is one click away, not hidden); HTML comments,
  * elements marked `hidden` or styled `display:none`/`visibility:hidden`, and every image
- * (whose alt text and URL a reader does not see) are removed; other markup stays as text.
+ * (whose alt text and URL a reader does not see) are removed; link titles (shown only on
+ * hover) go, and so do link reference definitions, which never render (`[//]: # (…)` is the
+ * usual Markdown comment), except that a definition a visible link uses keeps its URL; other
+ * markup stays as text.
  */
 
 /** Longest untrusted text passed on, in characters; the rest is cut with a note. */
@@ -39,6 +42,7 @@ export function cleanUntrusted(raw: string, maxChars = MAX_UNTRUSTED_CHARS): str
   text = removeHtmlComments(text)
   text = removeHiddenElements(text)
   text = removeImages(text)
+  text = removeHiddenLinkText(text)
   text = removeInvisible(text)
   text = text.replace(/[ \t]+\n/g, '\n').replace(/\n{3,}/g, '\n\n').trim()
   return capLength(text, maxChars)
@@ -97,6 +101,22 @@ function removeImages(text: string): string {
     .replace(/<picture\b[\s\S]*?(?:<\/picture\s*>|$)/gi, '[image]')
     .replace(/!\[[^\]]*\]\([^)]*\)/g, '[image]')
     .replace(/!\[[^\]]*\]\[[^\]]*\]/g, '[image]')
+}
+
+// `[label]: destination "title"`, the title optional and in any of its three quotings.
+const DEFINITION = /^ {0,3}\[([^\]\n]+)\]:[ \t]*(<[^>\n]*>|\S+)[^\n]*$/gm
+const INLINE_TITLE = /\]\(\s*(<[^>\n]*>|[^\s()]+)\s+(?:"[^"]*"|'[^']*'|\([^()]*\))\s*\)/g
+
+/** Drops inline link titles, and reference definitions but the URL of one in use. */
+function removeHiddenLinkText(text: string): string {
+  const withoutTitles = text.replace(INLINE_TITLE, ']($1)')
+  const used = (label: string): boolean => {
+    const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    return new RegExp(`\\]\\[${escaped}\\]|\\[${escaped}\\](?!:)`, 'i').test(
+      withoutTitles.replace(DEFINITION, ''))
+  }
+  return withoutTitles.replace(DEFINITION, (_line, label: string, destination: string) =>
+    used(label) ? `[${label}]: ${destination}` : '')
 }
 
 function capLength(text: string, maxChars: number): string {
