@@ -130,7 +130,10 @@ describe('the action, run as the runner runs it', () => {
     expect(Number(outputs.tokens)).toBe(240)
     expect(outputs['cost-usd']).toBe('0.0000')
     expect(pull).toMatchObject({ draft: true, head: outputs.branch, base: 'main' })
-    expect(pull.body).toContain(`https://github.com/${REPOSITORY}/actions/runs/${job.runId}`)
+    // Once uploaded, the body's audit line names the artifact itself, not just the run page.
+    const runPage = `https://github.com/${REPOSITORY}/actions/runs/${job.runId}`
+    expect(pull.body).toContain(`- **Run:** ${runPage}\n`)
+    expect(pull.body).toContain(`- **Audit log:** ${runPage}/artifacts/4242`)
 
     // The pushed branch is main plus one commit that changes exactly the typo.
     const range = `main..${outputs.branch}`
@@ -228,6 +231,8 @@ describe('the action, run as the runner runs it', () => {
       expect(audit.ok).toBe(true)
       expect(audit.events.at(-1)).toMatchObject({ type: 'outcome', kind: 'cancelled' })
       expect(model?.completions).toHaveLength(1)
+      // The log went up as the artifact before the step exited.
+      expect(results.uploads.has('airlock-audit')).toBe(true)
 
       const post = await job.runPost(main.state)
       expect(post.code).toBe(0)
