@@ -45,6 +45,7 @@ describe('the built action under attack and under kill', () => {
       job = undefined
     }
     repos.remove()
+    expect(github.violations).toEqual([])
     await github.close()
   })
 

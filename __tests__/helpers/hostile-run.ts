@@ -117,14 +117,22 @@ export async function hostileRun(options: HostileOptions): Promise<HostileRun> {
   }
 }
 
-/** Closes the servers and removes the files; the caller checks the engine is clean first. */
+/**
+ * Closes the servers and removes the files, then throws if any request to the GitHub stand-in
+ * broke GitHub's OpenAPI description; the caller checks the engine is clean first.
+ */
 export async function disposeHostileRun(run: HostileRun | undefined): Promise<void> {
   if (!run) return
+  const violations = [...run.github.violations]
   await run.model.close()
   await run.github.close()
   run.repos.remove()
   rmSync(run.auditDir, { recursive: true, force: true })
   rmSync(run.summaryFile, { force: true })
+  // Whatever the attack, Airlock's own GitHub calls must still be ones GitHub's API has.
+  if (violations.length > 0) {
+    throw new Error(`GitHub requests off the OpenAPI description:\n${violations.join('\n')}`)
+  }
 }
 
 /** Containers and networks the engine still has for a run; both must be empty after it. */
