@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import Docker from 'dockerode'
 import { helpText } from '../src/cli-args.js'
 import { BUNDLE, NODE } from './helpers/action-runner.js'
+import { expectValidAuditLog } from './helpers/audit-files.js'
 import { TEST_IMAGE } from './helpers/docker-sandbox.js'
 import { createPublishRepos, gitIn, type PublishRepos } from './helpers/git-publish-repo.js'
 import { closedPortUrl, ModelServer, toolReply, type ScriptEntry }
@@ -194,6 +195,9 @@ describe('the airlock command, from the bundle', () => {
       ['--max-steps', '1'])
     expect(budget.code).toBe(5)
     expect(budget.stdout).toMatch(/^outcome: budget-exhausted/)
+    // The log says which budget, as data, in the form the schema publishes.
+    expect(expectValidAuditLog(budget.audit).at(-1)).toMatchObject({ type: 'outcome',
+      kind: 'budget-exhausted', ending: 'budget-exhausted', budget: 'steps' })
 
     const refused = await runWith([
       toolReply('write_file', { path: '.github/workflows/ci.yml', content: 'on: push\n' }),

@@ -45,6 +45,8 @@ describe('the sandbox failing under the run', () => {
       expect(attackedAt).toBeGreaterThan(started)
       expect(ended - attackedAt).toBeLessThan(5000)
       expect(run.verify()).toMatchObject({ ok: true, complete: true })
+      expect(run.verify().events.at(-1)).toMatchObject({ type: 'outcome', kind: 'failed',
+        ending: 'sandbox-failure' })
       // The "working on it" reply is replaced by the failure, not left behind.
       const replies = run.github.commentsOn(1).map(c => c.body)
       expect(replies).toHaveLength(1)
@@ -155,12 +157,14 @@ describe('the model failing, through the whole pipeline', () => {
     ['a context-length error', manyTimes(errorReply(400, 'This model\'s maximum context length '
       + 'is 8192 tokens', 'context_length_exceeded')), /model failed.*context/i, {}]
   ]
-  test.each(cases)('%s ends the run as failed, with the reason', async (_name, script,
+  test.each(cases)('%s ends the run as failed, with the reason', async (name, script,
     message, inputs) => {
     run = await hostileRun({ script, inputs })
     expect(run.result.outcome.kind).toBe('failed')
     expect(run.result.outcome.message).toMatch(message)
     expect(run.verify()).toMatchObject({ ok: true, complete: true })
+    expect(run.verify().events.at(-1)).toMatchObject({ type: 'outcome',
+      ending: name === 'malformed tool calls' ? 'format-errors' : 'model-failure' })
     // The requester hears about it on the issue.
     expect(run.github.commentsOn(1).at(-1)?.body).toContain('Airlock: failed')
   })

@@ -11,10 +11,13 @@ export type OutcomeKind =
   | 'failed'
   | 'cancelled'
 
+/** The run's hard budgets, by the name the audit log and the messages use. */
+export type BudgetName = 'steps' | 'time' | 'tokens' | 'cost'
+
 /** Why the agent loop stopped; main turns this, the changes and publishing into an outcome. */
 export type AgentEnding =
   | { kind: 'finished'; summary: string }
-  | { kind: 'budget-exhausted'; budget: 'steps' | 'time' | 'tokens' | 'cost' }
+  | { kind: 'budget-exhausted'; budget: BudgetName }
   | { kind: 'model-failure'; message: string }
   | { kind: 'sandbox-failure'; message: string }
   | { kind: 'format-errors'; message: string }

@@ -56,7 +56,9 @@ export async function finishRecord(record: RunRecord, result: RunResult,
   const agent = result.agent
   audit.record({ type: 'outcome', kind: result.outcome.kind, message: result.outcome.message,
     steps: agent?.steps ?? 0, tokens: agent ? agent.usage.prompt + agent.usage.completion : 0,
-    costUsd: agent?.costUsd ?? 0, durationMs: Date.now() - record.startedAt })
+    costUsd: agent?.costUsd ?? 0, durationMs: Date.now() - record.startedAt,
+    ending: agent?.ending.kind,
+    budget: agent?.ending.kind === 'budget-exhausted' ? agent.ending.budget : undefined })
   audit.close()
   const finished: FinishedRecord = {}
   attempt(reporter, 'Writing the transcript', () => {

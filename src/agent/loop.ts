@@ -13,7 +13,7 @@ import { ModelClient, type ModelTurn } from '../model/client.js'
 import { ContextLengthError, ModelCancelled, ModelFailure } from '../model/errors.js'
 import type { BackoffPolicy } from '../model/retry.js'
 import { estimateMessagesTokens } from '../model/usage.js'
-import type { AgentEnding } from '../outcome.js'
+import type { AgentEnding, BudgetName } from '../outcome.js'
 import type { Sandbox } from '../sandbox/types.js'
 import type { Settings } from '../settings.js'
 import type { Task } from '../task/types.js'
@@ -134,9 +134,9 @@ class AgentRun {
   }
 
   /** The first budget spent, recorded; checked before each model call. */
-  private spentBudget(): 'steps' | 'time' | 'tokens' | 'cost' | undefined {
+  private spentBudget(): BudgetName | undefined {
     const b = this.o.settings.budgets
-    const checks: ['steps' | 'time' | 'tokens' | 'cost', number, number][] = [
+    const checks: [BudgetName, number, number][] = [
       ['steps', this.steps, b.maxSteps],
       ['time', (Date.now() - this.started) / 60_000, b.timeoutMinutes],
       ['tokens', this.usage.prompt + this.usage.completion, b.maxTokens],

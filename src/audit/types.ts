@@ -3,7 +3,7 @@
  * the envelope (sequence number, time, hash chain), redacts every secret by value, and
  * moves command output text into files beside the log, named by their sha256.
  */
-import type { OutcomeKind } from '../outcome.js'
+import type { AgentEnding, BudgetName, OutcomeKind } from '../outcome.js'
 import type { CapturedOutput, ChangedFile, ImageInfo } from '../sandbox/types.js'
 
 export type Phase = 'setup' | 'agent' | 'verify' | 'replay'
@@ -52,7 +52,11 @@ export type AuditEvent =
   | { type: 'changes'; files: ChangedFile[]; patchBytes: number; patchSha256: string }
   | { type: 'publish'; target: string; url?: string; branch?: string; detail?: string }
   | { type: 'outcome'; kind: OutcomeKind; message: string; steps: number; tokens: number
-      costUsd: number; durationMs: number }
+      costUsd: number; durationMs: number
+      /** why the agent loop stopped, when it ran: `failed` alone does not say which part */
+      ending?: AgentEnding['kind']
+      /** with the ending `budget-exhausted`: which budget ran out */
+      budget?: BudgetName }
 
 export type AuditEventType = AuditEvent['type']
 
