@@ -2,7 +2,8 @@
  * Orchestration overhead of the agent loop per step. A 50-step scripted run (every step one
  * `bash` call) with a zero-latency model goes through the real sandbox, and is compared with
  * a minimal baseline loop against the same model server and the same container: one HTTP
- * call and one `docker exec` CLI call per step. Both are printed with their ratio.
+ * call and one `docker exec` CLI call per step. Both are printed with their ratio. The loop
+ * writes the real audit log (redaction, hash chain, output files), as a run does.
  *
  *   node_modules/.bin/node --import ./scripts/ts-loader.mjs bench/agent.ts [steps] [rounds]
  */
@@ -11,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { AuditLog } from '../src/audit/log.js'
 import type { AuditEvent, AuditSink } from '../src/audit/types.js'
 import { runAgent } from '../src/agent/loop.js'
 import { startSandbox } from '../src/sandbox/index.js'
@@ -24,9 +26,16 @@ const ROUNDS = Number(process.argv[3] ?? 3)
 const IMAGE = process.env.AIRLOCK_TEST_IMAGE ?? 'airlock-test:bookworm'
 const COMMAND = 'true'
 
-class MemoryAudit implements AuditSink {
+/** The real audit log on disk, with the events also kept for reading the timings back. */
+class TimedAudit implements AuditSink {
   events: AuditEvent[] = []
+  private readonly log: AuditLog
+  constructor(log: AuditLog) {
+    this.log = log
+  }
+
   record(event: AuditEvent): void {
+    this.log.record(event)
     this.events.push(event)
   }
 }
@@ -45,11 +54,17 @@ async function agentSteps(sandbox: Sandbox, server: ModelServer): Promise<{
   const settings = settingsWithDefaults({ model: 'bench', 'base-url': server.baseUrl,
     'api-key': 'sk-bench-000000', 'max-steps': String(STEPS + 1), image: IMAGE })
   const marks: number[] = []
-  const audit = new MemoryAudit()
+  const dir = await mkdtemp(join(tmpdir(), 'airlock-bench-audit-'))
+  const log = await AuditLog.create({ dir, secrets: settings.secrets, runId: 'bench' })
+  const audit = new TimedAudit(log)
   const started = performance.now()
   const result = await runAgent({ sandbox, settings, audit,
     task: { instructions: 'benchmark', origin: { kind: 'input', event: 'cli' } },
     onProgress: () => marks.push(performance.now()) })
+    .finally(async () => {
+      log.close()
+      await rm(dir, { recursive: true, force: true })
+    })
   if (result.ending.kind !== 'finished') throw new Error(`bench run ended ${result.ending.kind}`)
   const steps = marks.slice(0, STEPS).map((t, i) => t - (i === 0 ? started : marks[i - 1]))
   // Our own time: the step minus the model's latency and the command's own duration.
