@@ -4,7 +4,7 @@
  * artifact service stand-in. Needs `npm run bundle` first.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Docker from 'dockerode'
 import { verifyAuditLog } from '../src/audit/index.js'
@@ -164,13 +164,19 @@ describe('the action, run as the runner runs it', () => {
     expect(post.stdout).toContain('No container of this run was left.')
   })
 
-  test('a comment by someone without write access is refused before any container',
-    async () => {
+  const strangers: Array<[string, { login: string; type: string }, string | undefined]> = [
+    ['a stranger', { login: 'drive-by-user', type: 'User' }, undefined],
+    ['a collaborator with read access', { login: 'reader-user', type: 'User' }, 'read'],
+    ['a bot not in allowed-bots', { login: 'helper[bot]', type: 'Bot' }, 'write']
+  ]
+  test.each(strangers)('a comment by %s is refused before any model call or container',
+    async (_who, user, role) => {
+      if (role) github.addCollaborator(user.login, role)
       const number = github.addIssue('Please change things', 'Do it.')
       const payload = webhookExample('issue_comment', 'created')
       Object.assign(payload.issue as object, { number })
       Object.assign(payload.comment as object, { body: '/airlock delete everything',
-        user: { login: 'drive-by-user', type: 'User', id: 7 } })
+        user: { ...user, id: 7 } })
       const job = await prepare('issue_comment', payload, fixTypo)
       const before = await containersOf(job)
       const since = Date.now()
@@ -185,9 +191,69 @@ describe('the action, run as the runner runs it', () => {
       expect(await containersCreatedSince(job, since - 1000)).toEqual([])
       const [reply] = github.commentsOn(number)
       expect(reply.body).toContain('refused')
-      expect(reply.body).toContain('drive-by-user')
+      expect(reply.body).toContain(user.login.replace('[bot]', ''))
       expect(github.pullRequests()).toEqual([])
       expect(auditOf(main.outputs).ok).toBe(true)
+    })
+
+  /** A `/airlock` comment by Codertocat on pull request `number` (GitHub marks it so). */
+  function commentOnPull(number: number, body: string): Record<string, unknown> {
+    const payload = webhookExample('issue_comment', 'created')
+    const api = `${github.baseUrl}/repos/${REPOSITORY}/pulls/${number}`
+    Object.assign(payload.issue as object, { number, pull_request: { url: api,
+      html_url: `https://github.com/${REPOSITORY}/pull/${number}` } })
+    Object.assign(payload.comment as object, { body,
+      user: { login: 'Codertocat', type: 'User', id: 21031067 } })
+    return payload
+  }
+
+  test('a comment on a pull request whose head is checked out proposes into its branch',
+    async () => {
+      // The workflow checked out the pull request's head, as the example workflow does.
+      gitIn(repos.checkout, 'checkout', '--quiet', '-b', 'feature/greeting')
+      writeFileSync(join(repos.checkout, 'NOTES.md'), 'notes\n')
+      gitIn(repos.checkout, 'add', 'NOTES.md')
+      gitIn(repos.checkout, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit',
+        '--quiet', '-m', 'notes')
+      gitIn(repos.checkout, 'push', '--quiet', 'origin', 'feature/greeting')
+      const head = gitIn(repos.checkout, 'rev-parse', 'HEAD')
+      const number = github.addPull({ title: 'Greeting notes', body: 'Adds notes.',
+        head: 'feature/greeting', headSha: head })
+      const job = await prepare('issue_comment', commentOnPull(number, '/airlock fix the typo'),
+        fixTypo)
+      const main = await job.startMain().done
+
+      expect(main.code).toBe(0)
+      expect(main.outputs.outcome).toBe('changes-published')
+      expect(main.outputs.branch).toBe(`airlock/pr-${number}`)
+      const ours = github.pullRequests().find(p => p.head === main.outputs.branch)
+      expect(ours).toMatchObject({ base: 'feature/greeting', draft: true })
+      // One commit on top of the pull request's head, changing exactly the typo.
+      expect(gitIn(repos.bare, 'rev-parse', `${main.outputs.branch}^`)).toBe(head)
+      expect(gitIn(repos.bare, 'diff', '--name-only', head, main.outputs.branch))
+        .toBe('README.md')
+      expect(github.commentsOn(number).at(-1)?.body)
+        .toContain(`into the branch feature/greeting of #${number}`)
+    })
+
+  test('a comment on a pull request whose head is not checked out is refused, with the fix',
+    async () => {
+      const number = github.addPull({ title: 'Elsewhere', body: '', head: 'feature/elsewhere',
+        headSha: 'a'.repeat(40) })
+      const job = await prepare('issue_comment', commentOnPull(number, '/airlock fix it'),
+        fixTypo)
+      const since = Date.now()
+      const main = await job.startMain().done
+
+      expect(main.code).toBe(0)
+      expect(main.outputs.outcome).toBe('refused')
+      expect(model?.requests).toEqual([])
+      expect(await containersCreatedSince(job, since - 1000)).toEqual([])
+      const reply = github.commentsOn(number).at(-1)?.body ?? ''
+      expect(reply).toMatch(/not at the head of pull request #\d+ \(aaaaaaa\)/)
+      expect(reply).toContain('refs/pull/<number>/head')
+      expect(auditOf(main.outputs).events.find(e => e.type === 'policy.refusal'))
+        .toMatchObject({ rule: 'checkout' })
     })
 
   test('a scheduled task opens a pull request', async () => {

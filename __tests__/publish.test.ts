@@ -56,8 +56,7 @@ describe('publishing a change', () => {
   })
 
   async function run(patch: Buffer, summary = 'Fixed the typo.',
-    extra: Partial<PublishRequest> = {}) {
-    const task = taskFor(issue)
+    extra: Partial<PublishRequest> = {}, task = taskFor(issue)) {
     const reply = Reply.forOrigin(github, task.origin, makePostable(redact), RUN_URL)
     await reply?.start()
     return publish({
@@ -104,6 +103,43 @@ describe('publishing a change', () => {
     for (const dir of [join(repos.checkout, '.git'), repos.bare]) {
       expect(readFileSync(join(dir, 'config'), 'utf8')).not.toContain('extraheader')
     }
+  })
+
+  /** A `/airlock` comment on pull request `number`, whose head was checked out. */
+  const onPull = (number: number, head: string, sameRepository: boolean): Task => ({
+    instructions: '', requester: 'Codertocat',
+    untrusted: [{ label: `request in a comment on #${number}`, text: 'fix the typo' }],
+    origin: { kind: 'pr-comment', event: 'issue_comment', repository: server.repository, number,
+      isPullRequest: true, commentId: 99, pullHead: { ref: 'feature/typo', sha: head,
+        sameRepository } }
+  })
+
+  test('a request on a pull request is proposed into that pull request\'s branch',
+    async () => {
+      const head = gitIn(repos.checkout, 'rev-parse', 'HEAD')
+      gitIn(repos.checkout, 'push', '--quiet', 'origin', 'HEAD:refs/heads/feature/typo')
+      const pull = server.addPull({ title: 'Greeting', body: '', head: 'feature/typo',
+        headSha: head })
+      const result = await run(repos.patchOf({ 'README.md': '# Hello\n\nThe greeting.\n' }),
+        'Fixed.', {}, onPull(pull, head, true))
+      const ours = server.pullRequests().find(p => p.head === `airlock/pr-${pull}`)
+      expect(ours).toMatchObject({ base: 'feature/typo', draft: true })
+      expect(ours?.body).not.toContain('Closes #')
+      expect(result.outcome.message).toMatch(new RegExp(
+        `^pull request #${ours?.number} opened into the branch feature/typo of #${pull}`))
+      expect(gitIn(repos.bare, 'rev-parse', `refs/heads/airlock/pr-${pull}^`)).toBe(head)
+    })
+
+  test('a request on a pull request from a fork gets the change as a comment', async () => {
+    const head = gitIn(repos.checkout, 'rev-parse', 'HEAD')
+    const pull = server.addPull({ title: 'Greeting', body: '', head: 'typo', headSha: head,
+      headRepository: 'someone/octo-repo' })
+    const result = await run(repos.patchOf({ 'README.md': '# Hello\n\nThe greeting.\n' }),
+      'Fixed.', { output: 'auto' }, onPull(pull, head, false))
+    expect(result.outcome.message).toMatch(/branch is in a fork/)
+    expect(server.pullRequests().filter(p => p.head === `airlock/pr-${pull}`)).toEqual([])
+    expect(server.commentsOn(pull).at(-1)?.body).toContain('```diff')
+    expect(gitIn(repos.bare, 'for-each-ref', 'refs/heads/airlock')).toBe('')
   })
 
   test('running twice leaves one branch, one pull request and one comment', async () => {

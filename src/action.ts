@@ -22,6 +22,8 @@ import { sweepNetworks } from './network/index.js'
 import { sweepContainers } from './sandbox/index.js'
 import { readSettings, type Settings } from './settings.js'
 import { decideTask, type TaskDecision } from './task/decide.js'
+import { checkPullCheckout } from './task/pull-head.js'
+import type { TaskOrigin } from './task/types.js'
 import { readEvent } from './task/event.js'
 import { neutralizeWorkflowCommands } from './audit/index.js'
 
@@ -108,23 +110,31 @@ async function actOn(decision: TaskDecision, ctx: ActContext): Promise<Acted> {
     return { github, result: { outcome: { kind: 'no-changes',
       message: `nothing to do: ${decision.reason}` } } }
   }
-  if (decision.kind === 'refused') {
-    ctx.audit.record({ type: 'policy.refusal', rule: 'requester', message: decision.reason })
-    const refusal = await publishRefusal({ github, replyTo: decision.replyTo,
-      reason: decision.reason, advice: decision.advice, redact: ctx.audit.redact, runUrl,
-      warn: line => ctx.reporter.warning(line) })
-    return { github, result: { outcome: refusal.outcome, publish: refusal } }
+  if (decision.kind === 'refused') return refuse(decision, 'requester', ctx)
+  const repoDir = resolve(ctx.env.GITHUB_WORKSPACE ?? '.', ctx.settings.repositoryPath)
+  const checked = await checkPullCheckout(github, decision.task.origin, repoDir)
+  if (!checked.ok) {
+    return refuse({ replyTo: decision.task.origin, ...checked }, 'checkout', ctx)
   }
-  const { task } = decision
+  const task = { ...decision.task, origin: checked.origin }
   ctx.audit.record({ type: 'task', origin: task.origin.kind, requester: task.requester,
     url: task.origin.url, text: taskText(task) })
   const reply = Reply.forOrigin(ctx.github, task.origin, makePostable(ctx.audit.redact), runUrl)
   await reply?.start()
-  const repoDir = resolve(ctx.env.GITHUB_WORKSPACE ?? '.', ctx.settings.repositoryPath)
   const result = await runTask({ settings: ctx.settings, task, repoDir, runId: ctx.runId,
     audit: ctx.audit, reporter: ctx.reporter, signal: ctx.signal, startedAt: ctx.startedAt,
     github, reply, runUrl, artifactUrl: runUrl })
   return { result, github, reply, runUrl }
+}
+
+/** A refusal costs nothing: no container, no model call, one short reply where asked. */
+async function refuse(refused: { replyTo?: TaskOrigin; reason: string; advice?: string },
+  rule: string, ctx: ActContext): Promise<Acted> {
+  ctx.audit.record({ type: 'policy.refusal', rule, message: refused.reason })
+  const refusal = await publishRefusal({ github: ctx.github, replyTo: refused.replyTo,
+    reason: refused.reason, advice: refused.advice, redact: ctx.audit.redact,
+    runUrl: runArtifactsUrl(ctx.env), warn: line => ctx.reporter.warning(line) })
+  return { github: ctx.github, result: { outcome: refusal.outcome, publish: refusal } }
 }
 
 /**

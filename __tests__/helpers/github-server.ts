@@ -58,6 +58,10 @@ interface StoredPull {
   draft: boolean
   state: 'open' | 'closed'
   merged: boolean
+  /** the head commit, for a pull request a person opened (`addPull`) */
+  headSha?: string
+  /** `owner/name` holding the head branch, when it is not this repository (a fork) */
+  headRepository?: string
 }
 
 interface StoredIssue {
@@ -205,6 +209,17 @@ export class GitHubStandIn {
     return n
   }
 
+  /** Opens a pull request as a person would, from `head` at `headSha`; returns its number. */
+  addPull(pull: { title: string; body: string; head: string; headSha: string; base?: string
+    headRepository?: string }): number {
+    const number = this.nextNumber++
+    this.pulls.set(number, { number, title: pull.title, body: pull.body, head: pull.head,
+      base: pull.base ?? this.defaultBranch, draft: false, state: 'open', merged: false,
+      headSha: pull.headSha, headRepository: pull.headRepository })
+    this.issues.set(number, { number, title: pull.title, body: pull.body, isPullRequest: true })
+    return number
+  }
+
   /** Adds a comment as if `user` wrote it. */
   addComment(issueNumber: number, body: string, user: StandInUser): number {
     const id = this.nextCommentId++
@@ -342,6 +357,10 @@ export class GitHubStandIn {
         return this.updateComment(Number(params.comment_id), body, res)
       case 'GET /pulls':
         return this.listPulls(query, res)
+      case 'GET /pulls/{pull_number}': {
+        const pull = this.pulls.get(Number(params.pull_number))
+        return pull ? send(res, 200, this.pullJson(pull)) : send(res, 404, { message: 'Not Found' })
+      }
       case 'POST /pulls':
         return this.createPull(body, res)
       case 'PATCH /pulls/{pull_number}':
@@ -442,7 +461,9 @@ export class GitHubStandIn {
       id: p.number, node_id: `PR_${p.number}`, number: p.number, title: p.title, body: p.body,
       state: p.state, draft: p.draft, merged_at: p.merged ? '2026-01-02T00:00:00Z' : null,
       html_url: `https://github.com/${this.repository}/pull/${p.number}`,
-      head: { ref: p.head, label: `${this.owner}:${p.head}` },
+      head: { ref: p.head, label: `${(p.headRepository ?? this.repository).split('/')[0]}:${
+        p.head}`, sha: p.headSha ?? '0'.repeat(40),
+      repo: { full_name: p.headRepository ?? this.repository } },
       base: { ref: p.base, label: `${this.owner}:${p.base}` },
       user: userJson(this.botUser)
     }

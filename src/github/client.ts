@@ -33,6 +33,14 @@ export interface PullRequest {
   base: string
 }
 
+/** Where a pull request's changes come from: its branch, its commit, the repository. */
+export interface PullHead {
+  ref: string
+  sha: string
+  /** `owner/name` of the repository holding the branch; absent when a fork was deleted */
+  repository?: string
+}
+
 export interface NewPullRequest {
   head: string
   base: string
@@ -53,6 +61,8 @@ export interface GitHub {
   updateComment(commentId: number, body: string): Promise<IssueComment>
   /** The newest pull request, open or closed, whose head is `branch` in this repository. */
   findPullByHead(branch: string): Promise<PullRequest | undefined>
+  /** The head of pull request `pullNumber`: its branch, commit and repository. */
+  getPullHead(pullNumber: number): Promise<PullHead>
   createPull(pull: NewPullRequest): Promise<PullRequest>
   /** Changes the title and the body, or only the body when no title is given. */
   updatePull(pullNumber: number, change: { title?: string; body: string }): Promise<PullRequest>
@@ -170,6 +180,11 @@ class OctokitGitHub implements GitHub {
       direction: 'desc', per_page: 10
     })
     return data.length > 0 ? toPull(data[0]) : undefined
+  }
+
+  async getPullHead(pullNumber: number): Promise<PullHead> {
+    const { data } = await this.octokit.rest.pulls.get({ ...this.repo, pull_number: pullNumber })
+    return { ref: data.head.ref, sha: data.head.sha, repository: data.head.repo?.full_name }
   }
 
   async createPull(pull: NewPullRequest): Promise<PullRequest> {

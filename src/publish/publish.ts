@@ -103,8 +103,15 @@ async function publishChanges(request: PublishRequest, postable: Postable):
   Promise<PublishResult> {
   const mode = request.output === 'auto' ? (request.github ? 'pull-request' : 'comment')
     : request.output
+  const pullHead = request.report.task.origin.pullHead
   switch (mode) {
     case 'pull-request':
+      // A fork's branch takes no push from this repository's token, and a pull request
+      // against the default branch would carry the fork's commits along with the change.
+      if (pullHead && !pullHead.sameRepository && !request.settings.baseBranch) {
+        return toComment(request, postable, `the pull request's branch is in a fork, where `
+          + 'Airlock cannot push; the change is in this comment as a patch')
+      }
       return toPullRequest(request, postable)
     case 'branch': {
       const branch = safeBranch(request)
@@ -157,9 +164,11 @@ async function toPullRequest(request: PublishRequest, postable: Postable):
   const partial = request.ended?.kind === 'budget-exhausted'
     ? 'what was done so far is published as a draft: ' : ''
   const body = postable(pullRequestBody(report, pending))
+  // A request made on a pull request is proposed into that pull request's branch.
+  const into = settings.baseBranch ? undefined : report.task.origin.pullHead?.ref
   const result = await publishPullRequest({
     github, repoDir: request.repoDir, patch: request.changes.patch, branch,
-    base: settings.baseBranch || await github.getDefaultBranch(),
+    base: settings.baseBranch || into || await github.getDefaultBranch(),
     title: postable(titleOf(report.task)), body,
     commitMessage: commitMessage(request, postable), draft: settings.draft, token: settings.token
   })
@@ -172,8 +181,9 @@ async function toPullRequest(request: PublishRequest, postable: Postable):
     : 'left unchanged (same change as before)'
   request.audit?.record({ type: 'publish', target: 'pull-request', url: pull.url, branch,
     detail: verb })
+  const target = into ? ` into the branch ${into} of #${report.task.origin.number}` : ''
   const outcome: Outcome = { kind: 'changes-published',
-    message: `${partial}pull request #${pull.number} ${verb}: ${pull.url}` }
+    message: `${partial}pull request #${pull.number} ${verb}${target}: ${pull.url}` }
   const replied = await reply(request, postable, outcome, [], {})
   return { ...replied, pullRequest: { number: pull.number, url: pull.url, body }, branch }
 }

@@ -19,6 +19,11 @@ export interface TaskOrigin {
   commentId?: number
   /** a link a person can follow to where the request was made */
   url?: string
+  /**
+   * for a request made on a pull request, once checked against the checkout: the branch the
+   * change is proposed into, and whether that branch is in this repository (else a fork)
+   */
+  pullHead?: { ref: string; sha: string; sameRepository: boolean }
 }
 
 /** Text that a stranger may have written: the agent sees it fenced and labelled as data. */
