@@ -9,6 +9,7 @@ import { gitIn } from './helpers/git-publish-repo.js'
 import { disposeHostileRun, hostileRun, leftovers, type HostileRun }
   from './helpers/hostile-run.js'
 import { toolReply } from './helpers/model-server.js'
+import { createTestNetwork } from './helpers/network-servers.js'
 
 describe('a malicious agent at the host boundary', () => {
   let run: HostileRun | undefined
@@ -100,8 +101,9 @@ describe('a malicious agent at the host boundary', () => {
 
   test('an agent with network `none` reaches no listener on the host, and fails fast',
     async () => {
-      const gateway = (await new Docker().getNetwork('bridge').inspect() as {
-        IPAM: { Config: { Gateway: string }[] } }).IPAM.Config[0].Gateway
+      // A bridge of the test's own: its gateway is a host address a container could try.
+      const own = await createTestNetwork(new Docker(), 'hostile-none')
+      const gateway = own.gateway
       const seen: string[] = []
       const listen = async (host: string): Promise<Server> => {
         const server = createServer(socket => {
@@ -123,6 +125,7 @@ describe('a malicious agent at the host boundary', () => {
         ] })
       } finally {
         await Promise.all(servers.map(s => new Promise(resolve => s.close(resolve))))
+        await own.remove()
       }
       expect(seen).toEqual([])
       const commands = run.verify().events.filter(e => e.type === 'command')

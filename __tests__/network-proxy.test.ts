@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { get } from 'node:http'
 import { AllowlistProxy } from '../src/network/proxy.js'
-import { hostAddressRefusal, hostAllowed, parseAbsoluteUri, parseAuthority }
+import { hostAddressRefusal, hostAllowed, ownAddresses, parseAbsoluteUri, parseAuthority }
   from '../src/network/hosts.js'
 import { CollectingSink, rawExchange, startOrigin, type Origin }
   from './helpers/network-servers.js'
@@ -44,8 +44,21 @@ describe('allowed-hosts matching', () => {
       ['::', 'unspecified'], ['localhost', 'not an IP']])
     for (const address of ['10.1.2.3', '172.18.0.1', '192.168.1.1', 'fd00::1', '8.8.8.8',
       '2001:db8::1', 'fec0::1', '169.255.0.1']) {
-      expect(hostAddressRefusal(address)).toBeUndefined()
+      expect(hostAddressRefusal(address, [])).toBeUndefined()
     }
+  })
+
+  test('an address of the runner\'s own interfaces is refused, in any form', () => {
+    const own = ['172.17.0.1', '10.0.2.15', 'fd00::5']
+    expect(['172.17.0.1', '::ffff:172.17.0.1', '::ffff:ac11:1', '10.0.2.15', 'fd00::5',
+      'fd00:0::5', '172.17.0.2'].map(a => hostAddressRefusal(a, own))).toEqual([
+      "runner's own", "runner's own", "runner's own", "runner's own", "runner's own",
+      "runner's own", undefined])
+    // By default, the interfaces as they are now (the tests' machine has more than loopback).
+    const [first] = ownAddresses().filter(a => !a.startsWith('127.') && a !== '::1'
+      && !a.startsWith('fe80:'))
+    expect(first).toBeDefined()
+    expect(hostAddressRefusal(first)).toBe("runner's own")
   })
 })
 
@@ -145,11 +158,18 @@ describe('the allow-list proxy', () => {
     phase = 'agent'
   })
 
-  test('a request that is not a proxy request gets a clear 400', async () => {
+  test('a request that is not a proxy request gets a clear 400, and is logged', async () => {
     const answer = await rawExchange(port, '127.0.0.1',
       'GET /not-absolute HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
     expect(answer).toMatch(/^HTTP\/1\.1 400 /)
     expect(answer).toContain('this is a proxy')
+    expect(audit.decisions().at(-1)).toMatchObject({ host: '/not-absolute', port: 0,
+      allowed: false, method: 'GET' })
+    const tunnel = await rawExchange(port, '127.0.0.1',
+      'CONNECT no-port-here HTTP/1.1\r\nHost: x\r\n\r\n')
+    expect(tunnel).toMatch(/^HTTP\/1\.1 400 /)
+    expect(audit.decisions().at(-1)).toMatchObject({ host: 'no-port-here', port: 0,
+      allowed: false, method: 'CONNECT' })
   })
 
   test('a listed host that cannot be resolved or reached gives a 502 naming it', async () => {

@@ -3,8 +3,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Docker from 'dockerode'
-import { HostFirewall, RunNetwork, sweepNetworks, withEnvironment }
-  from '../src/network/index.js'
+import { hostAddressRefusal, HostFirewall, RunNetwork, sweepNetworks, withEnvironment,
+  type RunNetworkOptions } from '../src/network/index.js'
 import { runCommands } from '../src/phases.js'
 import type { Reporter } from '../src/reporter.js'
 import { startSandbox, sweepContainers } from '../src/sandbox/index.js'
@@ -51,7 +51,7 @@ describe('the run network against the real engine', () => {
   })
 
   async function start(settings: NetworkSettings, hasSetup: boolean,
-    extra: { resolve?: (host: string) => Promise<string>; proxyPorts?: number[] } = {},
+    extra: Pick<RunNetworkOptions, 'resolve' | 'proxyPorts' | 'addressRefusal'> = {},
     audit = new CollectingSink()): Promise<{ net: RunNetwork; box: Sandbox }> {
     runId = testRunId('network')
     repo = makeRepo()
@@ -103,24 +103,30 @@ describe('the run network against the real engine', () => {
 
   test('allow-list: a listed host answers through the proxy, others are refused and logged',
     async () => {
-      // The origin serves on the gateway of a network of the test's own: a host address the
-      // proxy may reach (loopback it refuses), and one the container must not reach directly.
+      // The origin serves on the gateway of a network of the test's own, the one kind of
+      // address a test may serve on besides loopback. That is a runner's address, which the
+      // proxy refuses, so the proxy here exempts exactly that one address and applies its
+      // usual check to every other (the run bridge's gateway below is refused by it).
       originNet = await createTestNetwork(docker, 'network-origin')
       const originAddress = originNet.gateway
       origin = await startOrigin(originAddress, 'listed origin says hi\n')
       const audit = new CollectingSink()
+      let gateway = ''
       const { net, box } = await start({ setup: 'open', agent: 'allowlist',
-        allowedHosts: ['pkg.test', 'lo.test'] }, false, {
+        allowedHosts: ['pkg.test', 'lo.test', 'own.test'] }, false, {
         proxyPorts: [origin.port],
+        addressRefusal: address => address === originAddress ? undefined
+          : hostAddressRefusal(address),
         resolve: async host => {
           if (host === 'pkg.test') return originAddress
           if (host === 'lo.test') return '127.0.0.1'
+          if (host === 'own.test') return gateway
           throw new Error(`the test resolver knows no ${host}`)
         }
       }, audit)
       const [internal] = await networksOf(runId)
       expect(internal.Internal).toBe(true)
-      const gateway = internal.IPAM?.Config?.[0]?.Gateway as string
+      gateway = internal.IPAM?.Config?.[0]?.Gateway as string
       expect(new URL(net.proxyUrl as string).hostname).toBe(gateway)
       const bridge = internal.Options?.['com.docker.network.bridge.name'] as string
       expect(bridge).toMatch(/^alk[0-9a-f]{8}a[0-9a-z]{1,3}$/)
@@ -147,28 +153,30 @@ describe('the run network against the real engine', () => {
       const loopback = await agentBox.run(`curl -sS -m 10 http://lo.test:${origin.port}/`)
       expect(loopback.stdout.text).toBe('airlock: lo.test resolves to 127.0.0.1, a loopback '
         + 'address: the proxy does not connect to the runner itself\n')
+      const own = await agentBox.run(`curl -sS -m 10 http://own.test:${origin.port}/`)
+      expect(own.stdout.text).toBe(`airlock: own.test resolves to ${gateway}, a runner's own `
+        + 'address: the proxy does not connect to the runner itself\n')
 
       // Past the proxy nothing leaves, and nothing reaches the host: not a listener on the
-      // gateway, nor one on every interface (IPv4 or, through the bridge's link-local
-      // address, IPv6), nor the origin on another bridge's address. The proxy's own port
-      // answers, so the probe itself works.
+      // gateway, nor one on the bridge's IPv6 link-local address, nor the origin on another
+      // bridge's address. (The fence drops by the interface a packet arrives on, so a service
+      // bound to every interface is shut out the same way; listeners stay on the test's own
+      // addresses.) The proxy's own port answers, so the probe itself works.
       const onGateway = await startListener(gateway)
-      const onEvery = await startListener('0.0.0.0')
-      const onEvery6 = await startListener('::')
-      listeners = [onGateway, onEvery, onEvery6]
       const linkLocal = networkInterfaces()[bridge]?.find(a => a.family === 'IPv6'
         && a.address.startsWith('fe80:'))?.address
       expect(linkLocal).toBeDefined()
+      const onLinkLocal = await startListener(`${linkLocal}%${bridge}`)
+      listeners = [onGateway, onLinkLocal]
       const proxyPort = new URL(net.proxyUrl as string).port
       const targets = [`${gateway}/${proxyPort}`, `${gateway}/${onGateway.port}`,
-        `${gateway}/${onEvery.port}`, `${gateway}/${onEvery6.port}`,
-        `${linkLocal}%eth0/${onEvery6.port}`, `${originAddress}/${origin.port}`]
+        `${linkLocal}%eth0/${onLinkLocal.port}`, `${originAddress}/${origin.port}`]
       const probes = await agentBox.run(targets.map(t => `(timeout 4 bash -c `
         + `'echo x > /dev/tcp/${t}' 2>/dev/null && echo "${t} open" || echo "${t} shut") &`)
         .join('\n') + '\nwait', { timeoutSeconds: 30 })
       expect(probes.stdout.text.trim().split('\n').sort()).toEqual([
         `${gateway}/${proxyPort} open`, ...targets.slice(1).map(t => `${t} shut`)].sort())
-      expect(listeners.map(l => l.seen)).toEqual([[], [], []])
+      expect(listeners.map(l => l.seen)).toEqual([[], []])
       const direct = await agentBox.run(`curl -sS -m 5 --noproxy '*' http://${
         originAddress}:${origin.port}/direct`)
       expect(direct.exitCode).not.toBe(0)
@@ -183,11 +191,12 @@ describe('the run network against the real engine', () => {
         ['agent', 'CONNECT', 'pkg.test', true],
         ['agent', 'GET', 'example.org', false],
         ['agent', 'CONNECT', 'example.org', false],
-        ['agent', 'GET', 'lo.test', false]
+        ['agent', 'GET', 'lo.test', false],
+        ['agent', 'GET', 'own.test', false]
       ])
       expect(audit.decisions().filter(d => d.address).map(d => [d.host, d.address]))
         .toEqual([['pkg.test', originAddress], ['pkg.test', originAddress],
-          ['lo.test', '127.0.0.1']])
+          ['lo.test', '127.0.0.1'], ['own.test', gateway]])
       // The decisions as the audit log stores them match the published schema.
       expect(schemaErrorsOf(audit.decisions())).toEqual([])
 
@@ -255,6 +264,18 @@ describe('the run network against the real engine', () => {
       await expect(RunNetwork.create({ settings, hasSetup: true, runId,
         audit: new CollectingSink(), docker, firewall: { root: false, sudo } })).rejects.toThrow(
         /`sudo -n iptables` \(not root\) failed for iptables: sudo: a password is required\. Run on a runner with root or passwordless sudo.*`none`.*`open`/)
+      expect(await networksOf(runId)).toEqual([])
+      // An engine elsewhere cannot be fenced from here either; nothing is sent to it.
+      const savedHost = process.env.DOCKER_HOST
+      process.env.DOCKER_HOST = 'tcp://engine.invalid:2376'
+      try {
+        await expect(RunNetwork.create({ settings, hasSetup: true, runId,
+          audit: new CollectingSink(), docker })).rejects.toThrow(
+          /needs the Docker engine on this machine .*DOCKER_HOST is tcp:\/\/engine\.invalid/)
+      } finally {
+        if (savedHost === undefined) delete process.env.DOCKER_HOST
+        else process.env.DOCKER_HOST = savedHost
+      }
       expect(await networksOf(runId)).toEqual([])
       await expect(HostFirewall.open({ root: false, sudo: join(bin, 'missing') })).rejects
         .toThrow(/failed for iptables: .*missing was not found/)

@@ -48,14 +48,34 @@ export interface Listener {
   close(): Promise<void>
 }
 
-/** Listens on `host` (a test network's gateway, `0.0.0.0` or `::`) at a free port. */
+/**
+ * Listens on `host` (a test network's gateway, or a run bridge's link-local address). A new
+ * IPv6 address cannot be bound while the kernel still checks it is unique (a second or two),
+ * so `EADDRNOTAVAIL` is retried for up to 10 s.
+ */
 export async function startListener(host: string): Promise<Listener> {
   const seen: string[] = []
   const server = createTcpServer(socket => {
     seen.push(socket.remoteAddress ?? '?')
     socket.destroy()
   })
-  await new Promise<void>(resolve => server.listen(0, host, resolve))
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(0, host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+      break
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL' || attempt === 40) {
+        throw error
+      }
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+  }
   return { port: (server.address() as AddressInfo).port, seen,
     close: () => new Promise<void>(resolve => server.close(() => resolve())) }
 }

@@ -1,5 +1,6 @@
 /** The allow-list's matching rules, kept apart from the proxy so they read and test alone. */
 import { BlockList, isIP } from 'node:net'
+import { networkInterfaces } from 'node:os'
 
 /** A request's destination, as the proxy decides on it. */
 export interface Destination {
@@ -59,14 +60,28 @@ const HOST_ONLY_RANGES: readonly [string, BlockList][] = [
 
 /**
  * Why the proxy must not connect to `address`: `loopback`, `link-local` (cloud metadata
- * services live there) or `unspecified` (which Linux takes as the host itself), IPv4-mapped
- * IPv6 forms included; `undefined` when it may. Private ranges pass, for internal registries.
+ * services live there), `unspecified` (which Linux takes as the host itself) or `runner's own`
+ * (an address of one of this machine's interfaces: its LAN address, a Docker bridge's
+ * gateway), IPv4-mapped IPv6 forms included; `undefined` when it may. Other private addresses
+ * pass, for internal registries. `own` defaults to the interfaces as they are now, since
+ * networks come and go during a run.
  */
-export function hostAddressRefusal(address: string): string | undefined {
+export function hostAddressRefusal(address: string,
+  own: readonly string[] = ownAddresses()): string | undefined {
   const family = isIP(address)
   if (family === 0) return 'not an IP'
   const type = family === 4 ? 'ipv4' : 'ipv6'
-  return HOST_ONLY_RANGES.find(([, list]) => list.check(address, type))?.[0]
+  const range = HOST_ONLY_RANGES.find(([, list]) => list.check(address, type))?.[0]
+  if (range) return range
+  const mine = new BlockList()
+  for (const ip of own) mine.addAddress(ip, isIP(ip) === 4 ? 'ipv4' : 'ipv6')
+  return mine.check(address, type) ? 'runner\'s own' : undefined
+}
+
+/** The addresses of this machine's network interfaces, without IPv6 zone suffixes. */
+export function ownAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap(list => list ?? [])
+    .map(entry => entry.address.replace(/%.*$/, ''))
 }
 
 function ranges(...subnets: [string, 'ipv4' | 'ipv6'][]): BlockList {

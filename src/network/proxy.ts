@@ -38,7 +38,7 @@ export interface ProxyOptions {
   connectTimeoutMs?: number
   /**
    * why a resolved address must not be connected to, or `undefined`; default
-   * `hostAddressRefusal` (the host's own loopback, link-local and unspecified addresses)
+   * `hostAddressRefusal` (loopback, link-local, unspecified and the runner's own addresses)
    */
   addressRefusal?: (address: string) => string | undefined
 }
@@ -100,6 +100,7 @@ export class AllowlistProxy {
     this.track(client)
     const target = parseAuthority(req.url ?? '')
     if (!target) {
+      this.record(unreadable(req.url), 'CONNECT', false)
       refuseSocket(client, 400, `airlock: "${req.url}" is not a host:port CONNECT target`)
       return
     }
@@ -118,6 +119,7 @@ export class AllowlistProxy {
     const method = req.method ?? 'GET'
     const target = parseAbsoluteUri(req.url ?? '')
     if (!target) {
+      this.record(unreadable(req.url), method, false)
       refuseResponse(res, 400, 'airlock: this is a proxy; send absolute http:// URLs, or '
         + 'CONNECT host:port for HTTPS')
       return
@@ -262,4 +264,12 @@ function reasonPhrase(message: string): string {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
+}
+
+/**
+ * A request target the proxy could not read, as its decision records it: the text as sent
+ * (cut to 200 characters) in place of a host, and port 0.
+ */
+function unreadable(url: string | undefined): Destination {
+  return { host: (url ?? '').slice(0, 200), port: 0 }
 }

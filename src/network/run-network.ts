@@ -12,12 +12,15 @@
  * off it), and its bridge, named by Airlock, is fenced on the host by INPUT rules (see
  * `host-firewall.ts`) that let in only TCP to the proxy's port, so a service on the runner
  * that listens on the gateway or on every interface is out of reach over IPv4 and IPv6. The
- * proxy itself refuses names that resolve to the host's loopback, link-local (cloud metadata
- * included) or unspecified addresses. What does not hold: private addresses stay reachable
- * through the proxy when a listed name resolves to one (on purpose, for internal registries),
- * so a listed name whose DNS an attacker controls can lead to another machine on the runner's
- * LAN; and an `open` phase is fenced by nothing, as its name says.
- */import type Docker from 'dockerode'
+ * proxy itself refuses names that resolve to loopback, link-local (cloud metadata included) or
+ * unspecified addresses, or to any address of the runner's own interfaces. What does not
+ * hold: other private addresses stay reachable through the proxy when a listed name resolves
+ * to one (on purpose, for internal registries), so a listed name whose DNS an attacker
+ * controls can lead to another machine on the runner's LAN; and an `open` phase is fenced by
+ * nothing, as its name says. The firewall rules and the proxy's bridge address assume the
+ * engine runs on this machine: with `DOCKER_HOST` naming another one, `allowlist` is refused.
+ */
+import type Docker from 'dockerode'
 import type { AuditSink, Phase } from '../audit/types.js'
 import type { NetworkMode, NetworkSettings } from '../settings.js'
 import { connectEngine } from '../sandbox/engine.js'
@@ -25,7 +28,7 @@ import type { CommandOptions, Sandbox } from '../sandbox/types.js'
 import { createRunNetwork, removeNetwork, type CreatedNetwork, type RunNetworkKind }
   from './docker-networks.js'
 import { HostFirewall, type FirewallOptions } from './host-firewall.js'
-import { AllowlistProxy, type Resolver } from './proxy.js'
+import { AllowlistProxy, type ProxyOptions, type Resolver } from './proxy.js'
 
 /** The phases that run commands in the sandbox. */
 export type CommandPhase = Extract<Phase, 'setup' | 'agent' | 'verify'>
@@ -42,6 +45,8 @@ export interface RunNetworkOptions {
   resolve?: Resolver
   /** ports the proxy lets listed hosts be reached on; default 80 and 443 */
   proxyPorts?: readonly number[]
+  /** which resolved addresses the proxy refuses; default `hostAddressRefusal` */
+  addressRefusal?: ProxyOptions['addressRefusal']
   /** how the host firewall is reached; default: iptables as root, else through `sudo -n` */
   firewall?: FirewallOptions
 }
@@ -79,6 +84,7 @@ export class RunNetwork {
    */
   static async create(options: RunNetworkOptions): Promise<RunNetwork> {
     const kinds = new Set(phaseModes(options).filter(m => m !== 'none') as RunNetworkKind[])
+    if (kinds.has('allowlist')) requireLocalEngine(process.env.DOCKER_HOST)
     const firewall = kinds.has('allowlist') ? await HostFirewall.open(options.firewall)
       : undefined
     const docker = options.docker ?? await connectEngine()
@@ -92,7 +98,8 @@ export class RunNetwork {
       if (internal && firewall) {
         proxy = await AllowlistProxy.create({ listenHost: internal.gateway,
           allowedHosts: options.settings.allowedHosts, ports: options.proxyPorts,
-          audit: options.audit, phase: () => current.phase, resolve: options.resolve })
+          audit: options.audit, phase: () => current.phase, resolve: options.resolve,
+          addressRefusal: options.addressRefusal })
         await firewall.fenceBridge(internal.bridge, options.runId, internal.gateway, proxy.port)
       }
       return new RunNetwork(options, docker, networks, proxy, firewall, current)
@@ -206,4 +213,16 @@ function describeMode(mode: NetworkMode, settings: NetworkSettings): string {
     case 'allowlist': return `allowlist (${settings.allowedHosts.join(', ')})`
     case 'open': return 'open (opted out of isolation: any address is reachable)'
   }
+}
+
+/**
+ * The allow-list's proxy listens on the run bridge's gateway and its fence is this machine's
+ * firewall, so both must be where the engine is. A remote engine (`tcp://`, `ssh://`) is
+ * refused with what to do; a Unix socket is taken to be this machine's.
+ */
+export function requireLocalEngine(dockerHost: string | undefined): void {
+  if (!dockerHost || dockerHost.startsWith('unix://')) return
+  throw new Error(`\`allowlist\` networking needs the Docker engine on this machine (its proxy `
+    + `and firewall rules live here), but DOCKER_HOST is ${dockerHost}. Run the engine `
+    + 'locally, or set `network` and `setup-network` to `none` or `open`.')
 }
