@@ -107,8 +107,7 @@ describe('setup and verify around the agent, through runTask', () => {
       expect(pull.body).toContain('verify-passed-marker')
       expect(pull.body).toContain('- **Network:** none; setup: open')
       const start = auditEvents().find(e => e.type === 'sandbox.start')
-      expect(start?.network).toBe('none; setup: open (opted out of isolation: any address is '
-        + 'reachable)')
+      expect(start?.network).toBe('none; setup: open (cut before the agent starts)')
     })
 
   test('a failing verify with verify-required opens no pull request and shows the output',

@@ -89,8 +89,10 @@ async function startAndFirst(repo: string, rounds: number): Promise<void> {
     ours.push(now() - t)
     await sandbox.remove()
     t = now()
-    const id = dockerCli('run', '-d', '--label', `airlock.run=${RUN_ID}`, IMAGE, 'sleep',
-      'infinity')
+    // No network on either side: the sandbox starts with none, so the baseline pays for no
+    // bridge endpoint either.
+    const id = dockerCli('run', '-d', '--network', 'none', '--label', `airlock.run=${RUN_ID}`,
+      IMAGE, 'sleep', 'infinity')
     baselineContainers.push(id)
     dockerCli('exec', id, 'true')
     base.push(now() - t)

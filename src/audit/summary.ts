@@ -76,11 +76,12 @@ function figuresTable(figures: RunFigures, events: readonly AnyEvent[]): string 
 }
 
 /**
- * `open` is an opt-out of the isolation, so it is marked where a reviewer reads first; the
- * phases' modes are as the log's `sandbox.start` names them.
+ * An agent with `open` network opted out of the isolation, so it is marked where a reviewer
+ * reads first; an `open` setup (the default, cut before the agent) is not. The phases' modes
+ * are as the log's `sandbox.start` names them, the agent's first.
  */
 function networkText(network: string): string {
-  const opted = /(^|; setup: )open\b/.test(network)
+  const opted = /^open\b/.test(network)
   return `${opted ? '⚠️ ' : ''}${inlineText(network, 200)}`
 }
 

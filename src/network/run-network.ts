@@ -149,10 +149,10 @@ export class RunNetwork {
 
   /** One line for the audit log and the summary: each phase's network, `open` named as such. */
   describe(): string {
-    const agent = describeMode(modeOf(this.options, 'agent'), this.options.settings)
+    const agent = describeMode(modeOf(this.options, 'agent'), this.options.settings, 'agent')
     if (!this.options.hasSetup) return agent
     return `${agent}; setup: ${describeMode(modeOf(this.options, 'setup'),
-      this.options.settings)}`
+      this.options.settings, 'setup')}`
   }
 
   /**
@@ -207,11 +207,16 @@ function phaseModes(options: RunNetworkOptions): NetworkMode[] {
   return [modeOf(options, 'setup'), modeOf(options, 'agent')]
 }
 
-function describeMode(mode: NetworkMode, settings: NetworkSettings): string {
+/**
+ * An `open` agent is the opt-out it is named; an `open` setup is the default, whose network
+ * is gone before the agent's first command.
+ */
+function describeMode(mode: NetworkMode, settings: NetworkSettings, phase: CommandPhase): string {
   switch (mode) {
     case 'none': return 'none'
     case 'allowlist': return `allowlist (${settings.allowedHosts.join(', ')})`
-    case 'open': return 'open (opted out of isolation: any address is reachable)'
+    case 'open': return phase === 'setup' ? 'open (cut before the agent starts)'
+      : 'open (opted out of isolation: any address is reachable)'
   }
 }
 
