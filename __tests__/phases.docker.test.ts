@@ -108,6 +108,9 @@ describe('setup and verify around the agent, through runTask', () => {
       expect(pull.body).toContain('- **Network:** none; setup: open')
       const start = auditEvents().find(e => e.type === 'sandbox.start')
       expect(start?.network).toBe('none; setup: open (cut before the agent starts)')
+      // Each phase's commands are in the log under their phase, in the order they ran.
+      expect(auditEvents().filter(e => e.type === 'command').map(e => [e.phase, e.exitCode]))
+        .toEqual([['setup', 0], ['agent', 0], ['verify', 0], ['verify', 0]])
     })
 
   test('a failing verify with verify-required opens no pull request and shows the output',
