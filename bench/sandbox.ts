@@ -105,7 +105,8 @@ async function copyRepo(repo: string): Promise<void> {
   const spec = containerSpec(settings, RUN_ID)
   const ours = await docker.createContainer(spec)
   let t = now()
-  await copyIn(ours, repo, { ...parseUser(settings.user), readOnly: false })
+  const copied = await peakRssGrowth(() => copyIn(ours, repo, { ...parseUser(settings.user),
+    readOnly: false }))
   const oursMs = now() - t
   await ours.remove({ force: true, v: true })
   const theirs = await docker.createContainer(spec)
@@ -114,6 +115,8 @@ async function copyRepo(repo: string): Promise<void> {
   const baseMs = now() - t
   await theirs.remove({ force: true, v: true })
   report('copy in 200 MB / 20,000 files', oursMs, baseMs, 1.0)
+  console.log(`  host RSS while copying in: +${copied.mib.toFixed(1)} MiB at peak (the tar `
+    + 'streams; the repository is not held in memory)')
   t = now()
   const sandbox = await startSandbox({ settings, repoDir: repo, runId: RUN_ID, docker })
   const whole = now() - t
@@ -126,18 +129,27 @@ async function copyRepo(repo: string): Promise<void> {
     + `ms; one change out: ${extract.toFixed(0)} ms (${changes.files.length} file)`)
 }
 
-/** Peak host RSS growth while a flood passes: bounded memory does not grow with the flood. */
-async function flood(sandbox: Sandbox, bytes: number): Promise<void> {
+/** `work`'s result and how far this process's RSS rose above its start while it ran. */
+async function peakRssGrowth<T>(work: () => Promise<T>): Promise<{ result: T; mib: number }> {
   const before = process.memoryUsage().rss
   let peak = before
   const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 5)
+  try {
+    const result = await work()
+    return { result, mib: (peak - before) / 2 ** 20 }
+  } finally {
+    clearInterval(sampler)
+  }
+}
+
+/** Peak host RSS growth while a flood passes: bounded memory does not grow with the flood. */
+async function flood(sandbox: Sandbox, bytes: number): Promise<void> {
   const t = now()
-  const result = await sandbox.run(`head -c ${bytes} /dev/zero`)
+  const { result, mib } = await peakRssGrowth(() => sandbox.run(`head -c ${bytes} /dev/zero`))
   const ms = now() - t
-  clearInterval(sampler)
   console.log(`${String(bytes / 1e6).padStart(4)} MB output flood: ${ms.toFixed(0)} ms `
     + `(${(bytes / 2 ** 20 / (ms / 1000)).toFixed(0)} MiB/s), ${result.stdout.bytes} bytes `
-    + `counted, host RSS +${((peak - before) / 2 ** 20).toFixed(1)} MiB at peak`)
+    + `counted, host RSS +${mib.toFixed(1)} MiB at peak`)
 }
 
 async function main(): Promise<void> {
