@@ -150,7 +150,10 @@ export function helpText(command?: Command): string {
         'resulting changes are identical to the recorded ones. --repo is the repository the',
         'run started from (default: the current directory); --image replays on a named image',
         'instead of the recorded one; the replay\'s own log, transcript and patch go to',
-        '--audit-dir (default: DIR-replay-XXXXXX). Exit 0 when identical, 1 when not.'
+        '--audit-dir (default: DIR-replay-XXXXXX). Exit 0 when the changes are identical,',
+        '1 when not. A command whose exit code or output differs is named either way, but',
+        'does not change the exit code: output with times or random names differs on every',
+        'run, and the changes are what the record vouches for.'
       ].join('\n')
     case 'verify':
       return [
