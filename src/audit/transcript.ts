@@ -239,8 +239,8 @@ ${this.stream('stderr', e.stderr)}
     const items = e.files.map(f => `<li><code>${this.text(f.status)}</code> `
       + `${this.text(f.oldPath ? `${f.oldPath} → ${f.path}` : f.path)}`
       + `${f.binary ? ' (binary)' : ''}</li>`)
-    return this.section('changes', `Changes: ${e.files.length} files, `
-      + `${formatCount(e.patchBytes)} bytes of patch`,
+    const count = `${e.files.length} file${e.files.length === 1 ? '' : 's'}`
+    return this.section('changes', `Changes: ${count}, ${formatCount(e.patchBytes)} bytes of patch`,
       `<p class="meta">patch sha256 ${this.text(e.patchSha256)}</p><ul>${items.join('')}</ul>`)
   }
 
