@@ -25,7 +25,7 @@ export const SERVER_STATE_DIR = '/run/airlock'
 
 /** Tools the server and the sandbox's own git steps need from the image. */
 export const REQUIRED_TOOLS = ['git', 'timeout', 'head', 'mkdir', 'cat', 'rm', 'cp', 'stat',
-  'touch']
+  'touch', 'find']
 
 /** The server, run as `sh -c SERVER_SCRIPT`. Exits 3 naming what the image lacks. */
 export const SERVER_SCRIPT = `

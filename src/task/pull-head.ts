@@ -6,13 +6,9 @@
  * the checkout is compared with the head before anything runs, and a mismatch is refused,
  * for free, with the `ref:` that fixes it.
  */
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import type { GitHub } from '../github/client.js'
-import { gitEnv } from '../sandbox/git-config.js'
+import { git } from '../publish/git.js'
 import type { TaskOrigin } from './types.js'
-
-const run = promisify(execFile)
 
 /** The origin with its pull request's head, or why the checkout cannot serve the request. */
 export type PullCheck =
@@ -38,13 +34,8 @@ export async function checkPullCheckout(github: GitHub, origin: TaskOrigin,
 }
 
 async function headOf(repoDir: string): Promise<string> {
-  try {
-    const { stdout } = await run('git', ['-C', repoDir, 'rev-parse', '--verify', 'HEAD'],
-      { env: gitEnv() })
-    return stdout.trim()
-  } catch {
-    return '(no commit)'
-  }
+  // A checkout without a commit (or no repository at all) is at no pull request's head.
+  return git(repoDir, ['rev-parse', '--verify', 'HEAD']).catch(() => '(no commit)')
 }
 
 function short(sha: string): string {
